@@ -1,0 +1,3 @@
+module github.com/mcstack/mcstack
+
+go 1.26

@@ -1,0 +1,42 @@
+package proto
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+)
+
+// Config configures one engine. Zero fields take the RFC defaults noted.
+type Config struct {
+	// Interface names the interface in logs.
+	Interface string
+	// MTU is the largest IP packet the link carries; reports are packed
+	// into packets no larger than this. Default 1500.
+	MTU int
+	// Source is the initial report source address (see Engine.SetSource).
+	Source netip.Addr
+	// ForceVersion pins the protocol version (IGMP 1, 2 or 3; MLD 1 or 2),
+	// like Linux's force_igmp_version / force_mld_version. 0: automatic.
+	ForceVersion int
+	// Robustness is the initial Robustness Variable. Default 2.
+	Robustness int
+	// QueryInterval default 125 s; QueryResponseInterval default 10 s.
+	QueryInterval         time.Duration
+	QueryResponseInterval time.Duration
+	// UnsolicitedReportInterval bounds the random delay of state-change
+	// retransmissions. Default 1 s (RFC 9776 §8.11, RFC 9777 §9.11).
+	// IGMPv2 / MLDv1 modes use V1UnsolicitedReportInterval, default 10 s.
+	UnsolicitedReportInterval   time.Duration
+	V1UnsolicitedReportInterval time.Duration
+	// AcceptWithoutRouterAlert accepts queries lacking the Router Alert
+	// option (RFC 9776 §4.1.12 allows hosts to accept them for
+	// interoperability with older routers). Default false: they are dropped
+	// and counted.
+	AcceptWithoutRouterAlert bool
+	// Rand supplies the random report delays; nil seeds one from the runtime.
+	// Tests pass a seeded source for reproducible timing.
+	Rand *rand.Rand
+	// Logger receives debug events; nil discards.
+	Logger *slog.Logger
+}
