@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -48,9 +49,11 @@ func RequireRoot(t testing.TB) {
 
 // UniqueName returns prefix followed by random hex digits, at most
 // MaxIfNameLen characters long, so it is usable as a namespace or interface
-// name. The prefix is cut to leave room for at least 4 hex digits.
+// name. The prefix is cut to leave room for at least 7 hex digits (28 random
+// bits), and names already handed out by this process are never repeated, so
+// tests running in parallel cannot collide with each other.
 func UniqueName(prefix string) string {
-	const minHex = 4
+	const minHex = 7
 	if len(prefix) > MaxIfNameLen-minHex {
 		prefix = prefix[:MaxIfNameLen-minHex]
 	}
@@ -58,12 +61,27 @@ func UniqueName(prefix string) string {
 	if n > 8 {
 		n = 8
 	}
-	b := make([]byte, (n+1)/2)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("netns: crypto/rand failed: %v", err))
+	issuedMu.Lock()
+	defer issuedMu.Unlock()
+	for {
+		b := make([]byte, (n+1)/2)
+		if _, err := rand.Read(b); err != nil {
+			panic(fmt.Sprintf("netns: crypto/rand failed: %v", err))
+		}
+		name := prefix + hex.EncodeToString(b)[:n]
+		if !issued[name] {
+			issued[name] = true
+			return name
+		}
 	}
-	return prefix + hex.EncodeToString(b)[:n]
 }
+
+var (
+	// issuedMu guards issued; held only for the few instructions of UniqueName.
+	issuedMu sync.Mutex
+	// issued holds every name UniqueName has returned in this process.
+	issued = map[string]bool{}
+)
 
 // NS is a named network namespace created for one test.
 type NS struct {
