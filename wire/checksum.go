@@ -1,0 +1,73 @@
+package wire
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// sum16 adds b to acc as a sequence of big-endian 16-bit words, padding an
+// odd final byte with zero (RFC 1071 §4.1). The result is not folded.
+func sum16(b []byte, acc uint64) uint64 {
+	for len(b) >= 8 {
+		acc += uint64(binary.BigEndian.Uint16(b)) + uint64(binary.BigEndian.Uint16(b[2:])) +
+			uint64(binary.BigEndian.Uint16(b[4:])) + uint64(binary.BigEndian.Uint16(b[6:]))
+		b = b[8:]
+	}
+	for len(b) >= 2 {
+		acc += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		acc += uint64(b[0]) << 8
+	}
+	return acc
+}
+
+func fold(acc uint64) uint16 {
+	for acc > 0xffff {
+		acc = (acc >> 16) + (acc & 0xffff)
+	}
+	return uint16(acc)
+}
+
+// Checksum returns the Internet checksum (RFC 1071): the one's complement of
+// the one's-complement sum of initial and the 16-bit words of b. initial is
+// an unfolded partial sum such as the one PseudoHeaderSum returns.
+//
+// To compute a checksum, zero the checksum field and store the result. To
+// verify, run Checksum over the message including its checksum field: the
+// result is 0 when the checksum is correct.
+func Checksum(b []byte, initial uint32) uint16 {
+	return ^fold(sum16(b, uint64(initial)))
+}
+
+// PseudoHeaderSum returns the unfolded one's-complement sum of the upper-layer
+// pseudo-header: for IPv4 (RFC 768) src, dst, zero, protocol and a 16-bit
+// length; for IPv6 (RFC 8200 §8.1) src, dst, a 32-bit length and the next
+// header value. src decides the family: an Is4 address selects IPv4, anything
+// else is used as 16 bytes.
+func PseudoHeaderSum(src, dst netip.Addr, proto uint8, length int) uint32 {
+	var acc uint64
+	if src.Is4() {
+		s, d := as4(src), as4(dst)
+		acc = sum16(s[:], 0)
+		acc = sum16(d[:], acc)
+		acc += uint64(proto) + uint64(uint16(length))
+	} else {
+		s, d := src.As16(), dst.As16()
+		acc = sum16(s[:], 0)
+		acc = sum16(d[:], acc)
+		acc += uint64(uint32(length)>>16) + uint64(uint32(length)&0xffff) + uint64(proto)
+	}
+	return uint32(fold(acc))
+}
+
+// as4 returns the 4-byte form of an IPv4 (or IPv4-mapped) address and zeros
+// for anything else; it never panics.
+func as4(a netip.Addr) [4]byte {
+	a = a.Unmap()
+	if a.Is4() {
+		return a.As4()
+	}
+	return [4]byte{}
+}
