@@ -5,3 +5,14 @@
 // with no locks and no goroutines; the stack serialises access and publishes
 // snapshots for the receive path.
 package membership
+
+// Use per socket operation, in the transaction order of design-lessons.md:
+//
+//	old, new, err := filters.Propose(key, op) // validates; changes nothing
+//	d, changed, err := table.Apply(key.Group, old, new) // interface merge
+//	// ... queue the state-change report for d if changed ...
+//	filters.Commit(key, new)
+//
+// If anything after Apply fails, roll back with table.Revert(key.Group,
+// new, old), which never fails. A leave (new INCLUDE {}) never fails in
+// either step.

@@ -60,4 +60,7 @@ var (
 	ErrTooManySources    = errors.New("too many sources in the socket filter")
 	ErrTooManyIfcSources = errors.New("too many sources in the interface group filter")
 	ErrFamilyMismatch    = errors.New("address family does not match")
+	// ErrBadOp reports an Op with an unknown Kind, or an OpSetFilter whose
+	// Mode is neither Include nor Exclude.
+	ErrBadOp = errors.New("invalid membership operation")
 )
