@@ -1,0 +1,90 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+)
+
+// Client talks to a Server over its unix socket.
+type Client struct {
+	path string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the socket at path. Close releases its
+// idle connection.
+func NewClient(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableCompression: true,
+	}
+	return &Client{path: path, hc: &http.Client{Transport: tr}}
+}
+
+// Close closes idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+func (c *Client) get(ctx context.Context, p string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://mcast"+p, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket %s: %w", c.path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("admin socket %s: read %s: %w", c.path, p, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("admin socket %s: GET %s: %s", c.path, p, resp.Status)
+	}
+	return body, nil
+}
+
+// StatusJSON returns the raw JSON of GET /status.
+func (c *Client) StatusJSON(ctx context.Context) ([]byte, error) { return c.get(ctx, "/status") }
+
+// Status fetches and decodes GET /status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	b, err := c.StatusJSON(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		return Status{}, fmt.Errorf("admin socket %s: decode status: %w", c.path, err)
+	}
+	return st, nil
+}
+
+// Metrics returns the Prometheus text of GET /metrics.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) { return c.get(ctx, "/metrics") }
+
+// FindSockets lists existing socket files matching SocketGlobs, sorted.
+func FindSockets() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, g := range SocketGlobs() {
+		m, _ := filepath.Glob(g)
+		for _, p := range m {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
