@@ -21,6 +21,29 @@
 // NICs deliver multicast the filter did not ask for, the endpoint also
 // checks each received multicast frame against the same set in software, so
 // the handler sees exactly what the filter allows, as with a real NIC.
+//
+// Frames are read with recvmsg(2) on the raw fd (SyscallConn), with
+// PACKET_AUXDATA enabled, because packet.Conn.ReadFrom drops control
+// messages. The auxiliary data matters for checksum offload: a frame sent
+// by a kernel on the same host through a virtual device (veth, bridge,
+// macvlan, a container's interface; tx checksum offload is on by default
+// there) reaches the socket in CHECKSUM_PARTIAL state, its UDP or TCP
+// checksum field holding only the pseudo-header sum. The kernel reports
+// such frames with TP_STATUS_CSUMNOTREADY, and the endpoint then computes
+// the transport checksum (UDP, TCP, ICMPv6) into the frame before the
+// handler sees it, so the stack's checksum verification passes. Frames with
+// TP_STATUS_CSUM_VALID (verified by the receiving NIC or kernel) and frames
+// without either flag carry their original, complete checksum and are
+// passed on untouched. A GRO-merged frame (a NIC or veth with GRO on and
+// a sender using UDP_SEGMENT) would be handed up as one large datagram;
+// this backend does not split such frames.
+//
+// VLANs: the kernel removes the outer 802.1Q tag before AF_PACKET sees a
+// frame (hardware or software VLAN stripping) and reports it only in the
+// auxiliary data (TP_STATUS_VLAN_VALID, tp_vlan_tci). The endpoint ignores
+// it, as it did before reading the auxiliary data: a frame tagged on the
+// wire reaches the handler without its tag, like an untagged one. Run the
+// stack on the VLAN's own interface (e.g. eth0.10) to use a VLAN.
 package afpacket
 
 import (
@@ -28,6 +51,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,6 +105,8 @@ type Endpoint struct {
 	capacity int
 	log      *slog.Logger
 	conn     *packet.Conn
+	// rc is conn's raw fd, for recvmsg(2) and setsockopt(2).
+	rc syscall.RawConn
 
 	// filter is the software multicast filter the reader consults. Each
 	// SetMulticastFilter stores a fresh ExactFilter that is never mutated
@@ -145,6 +171,22 @@ func Open(ifname string, opts Options) (*Endpoint, error) {
 		}
 		return nil, fmt.Errorf("afpacket: open %s: %w", ifname, err)
 	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("afpacket: open %s: raw socket: %w", ifname, err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
+	}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("afpacket: open %s: raw socket: %w", ifname, err)
+	}
+	if serr != nil {
+		conn.Close()
+		return nil, fmt.Errorf("afpacket: open %s: setsockopt(PACKET_AUXDATA): %w", ifname, serr)
+	}
 	e := &Endpoint{
 		name:       ifname,
 		ifindex:    ifi.Index,
@@ -152,6 +194,7 @@ func Open(ifname string, opts Options) (*Endpoint, error) {
 		capacity:   opts.FilterCapacity,
 		log:        log.With("link", "afpacket", "if", ifname),
 		conn:       conn,
+		rc:         rc,
 		programmed: make(map[wire.MAC]struct{}),
 		stop:       make(chan struct{}),
 	}
@@ -207,17 +250,17 @@ const readBufSize = 65536 + 64
 
 func (e *Endpoint) readLoop(h link.Handler, done chan struct{}) {
 	defer close(done)
-	buf := make([]byte, readBufSize)
+	r := newReceiver(e.rc)
 	backoff := time.Duration(0)
 	for {
-		n, _, err := e.conn.ReadFrom(buf)
+		frame, aux, truncated, err := r.read()
 		if err != nil {
-			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
+			if e.closed.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
 			// E.g. ENETDOWN once when the interface goes down. Keep
 			// reading, but do not spin on a persistent error.
-			e.log.Warn("read failed", "err", err)
+			e.log.Warn("read failed", "err", fmt.Errorf("recvmsg: %w", err))
 			backoff = min(max(2*backoff, time.Millisecond), 100*time.Millisecond)
 			select {
 			case <-e.stop:
@@ -227,12 +270,14 @@ func (e *Endpoint) readLoop(h link.Handler, done chan struct{}) {
 			continue
 		}
 		backoff = 0
-		if n < 14 {
+		if len(frame) < 14 {
 			continue
 		}
-		frame := buf[:n]
 		if !e.filter.Load().Accepts(wire.MAC(frame[:6])) {
 			continue
+		}
+		if aux.status&unix.TP_STATUS_CSUMNOTREADY != 0 && !truncated {
+			completeChecksum(frame)
 		}
 		if e.closed.Load() {
 			return
