@@ -186,8 +186,9 @@ func (c *Conn) Close() error {
 		close(c.done)
 	})
 	if !first {
-		return fmt.Errorf("close: %w", ErrClosed)
+		return c.opErr("close", ErrClosed)
 	}
+	c.stopDeadlines()
 	s := c.stack
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -267,9 +268,6 @@ func (c *Conn) publishLocked(k membership.Key, st membership.State) {
 // enqueue queues a copy of payload. Receive path: never blocks; a full
 // queue drops.
 func (c *Conn) enqueue(ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) bool {
-	if c.closed.Load() {
-		return false
-	}
 	d := datagramPool.Get().(*datagram)
 	d.buf = append(d.buf[:0], payload...)
 	d.src = netip.AddrPortFrom(src, srcPort)
@@ -301,14 +299,9 @@ func (c *Conn) ReadMsg(b []byte) (int, ControlMessage, error) {
 	if c.closed.Load() {
 		return 0, ControlMessage{}, c.opErr("read", ErrClosed)
 	}
-	// A queued datagram is returned even if the deadline has passed only
-	// when the deadline is not yet expired at entry.
+	// As with package net, a passed deadline fails the read even when a
+	// datagram is queued.
 	expired := c.readExpired()
-	select {
-	case d := <-c.queue:
-		return c.take(b, d)
-	default:
-	}
 	select {
 	case <-expired:
 		return 0, ControlMessage{}, c.opErr("read", os.ErrDeadlineExceeded)

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,7 +14,7 @@ import (
 )
 
 // errWorkerStopped is returned by Sync after the interface was removed.
-var errWorkerStopped = errors.New("interface removed")
+var errWorkerStopped = fmt.Errorf("interface removed: %w", ErrUnknownInterface)
 
 // filterWorker programs the endpoint's multicast filter. It always programs
 // the latest needed set, so a burst of changes, or changes made while a

@@ -222,6 +222,14 @@ func (ifc *Interface) drain() error {
 	return nil
 }
 
+// stopWorkers stops the workers of an interface whose endpoint could not
+// be attached, without touching the endpoint further.
+func (ifc *Interface) stopWorkers() {
+	ifc.proto.stopAndWait()
+	close(ifc.filter.stopc)
+	<-ifc.filter.done
+}
+
 // Sync waits until the workers have finished the work queued before the
 // call: the driver filter reflects the current memberships (or the update
 // failed, and Sync returns the driver's error) and the engines have been
@@ -266,7 +274,8 @@ type DriverStatus struct {
 	// message, cleared by the next success.
 	Errors    uint64
 	LastError string
-	// Pending is set when the programmed set differs from the needed one.
+	// Pending is set when the programmed set differs from the needed one
+	// (an update is waiting, running or failed).
 	Pending bool
 }
 
@@ -275,6 +284,10 @@ func (ifc *Interface) Status() Status {
 	s := ifc.stack
 	s.mu.Lock()
 	groups := append(ifc.table4.Groups(), ifc.table6.Groups()...)
+	var needed []wire.MAC
+	if !ifc.removed.Load() {
+		needed = ifc.neededMACsLocked()
+	}
 	s.mu.Unlock()
 	st := Status{
 		Name:     ifc.name,
@@ -285,6 +298,11 @@ func (ifc *Interface) Status() Status {
 		Groups:   groups,
 		Driver:   ifc.filter.status(),
 		Counters: ifc.counters.snapshot(),
+	}
+	// A change the filter worker has not picked up yet (it is coalescing
+	// or busy) is pending too.
+	if !slices.Equal(st.Driver.Exact, needed) {
+		st.Driver.Pending = true
 	}
 	if es := ifc.proto.status.Load(); es != nil {
 		st.IGMP, st.MLD = es.igmp, es.mld

@@ -72,6 +72,9 @@ func (c *Conn) SourceFilter(ifc *Interface, group netip.Addr) (membership.Mode, 
 	s := c.stack
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.closed.Load() {
+		return 0, nil, fmt.Errorf("get source filter %v: %w", group, ErrClosed)
+	}
 	ifc, err := s.resolveLocked(ifc)
 	if err != nil {
 		return 0, nil, fmt.Errorf("get source filter %v: %w", group, err)
@@ -120,15 +123,19 @@ func (c *Conn) update(ifc *Interface, group netip.Addr, op membership.Op) error 
 // SetMulticastInterface sets the interface outgoing multicast datagrams
 // use; nil means the stack's only interface.
 func (c *Conn) SetMulticastInterface(ifc *Interface) error {
+	s := c.stack
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.closed.Load() {
+		return fmt.Errorf("set multicast interface: %w", ErrClosed)
+	}
 	if ifc != nil {
-		s := c.stack
-		s.mu.Lock()
-		_, err := s.resolveLocked(ifc)
-		s.mu.Unlock()
-		if err != nil {
+		if _, err := s.resolveLocked(ifc); err != nil {
 			return fmt.Errorf("set multicast interface: %w", err)
 		}
 	}
+	// Stored under mu so that a concurrent RemoveInterface (which resets
+	// it under mu) cannot leave it pointing at a removed interface.
 	c.mcastIfc.Store(ifc)
 	return nil
 }

@@ -113,7 +113,9 @@ func (ifc *Interface) deliver(src netip.Addr, srcPort uint16, dst netip.Addr, ds
 	is4 := dst.Is4()
 	n := 0
 	for _, c := range conns {
-		if c.is4 != is4 || (c.bound.IsValid() && c.bound != dst) {
+		// A socket closing (not yet unlinked from the port table) is
+		// skipped, not counted as a queue drop.
+		if c.is4 != is4 || (c.bound.IsValid() && c.bound != dst) || c.closed.Load() {
 			continue
 		}
 		if mc {

@@ -28,7 +28,9 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	if c.is4 {
 		a = a.Unmap()
 	}
-	if !a.IsValid() || a.Is4() != c.is4 || dst.Port() == 0 {
+	// An IPv4-mapped destination on a udp6 socket would go out as an IPv6
+	// packet to a mapped address (with an IPv4 multicast MAC): refuse it.
+	if !a.IsValid() || a.Is4() != c.is4 || a.Is4In6() || dst.Port() == 0 {
 		return 0, c.opErr("write", fmt.Errorf("destination %v: %w", dst, ErrBadAddress))
 	}
 	ifc, dmac, err := c.route(a)
@@ -129,11 +131,14 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return c.WriteToAddrPort(b, ua.AddrPort())
 }
 
-// deadline is one direction's deadline: ch is closed when it passes.
+// deadline is one direction's deadline: ch is closed when it passes. gen
+// identifies the current setting, so that a timer stopped too late (its
+// function already waiting for dlMu) cannot fire a deadline set after it.
 type deadline struct {
 	timer *time.Timer
 	ch    chan struct{}
 	fired bool
+	gen   uint64
 }
 
 // SetDeadline implements net.PacketConn.
@@ -166,6 +171,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 func (c *Conn) setDeadline(d *deadline, t time.Time) {
 	c.dlMu.Lock()
 	defer c.dlMu.Unlock()
+	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
@@ -177,21 +183,34 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) {
 	if t.IsZero() {
 		return
 	}
-	ch := d.ch
 	dur := time.Until(t)
 	if dur <= 0 {
-		close(ch)
+		close(d.ch)
 		d.fired = true
 		return
 	}
+	ch, gen := d.ch, d.gen
 	d.timer = time.AfterFunc(dur, func() {
 		c.dlMu.Lock()
 		defer c.dlMu.Unlock()
-		if d.ch == ch && !d.fired {
+		if d.gen == gen && d.ch == ch && !d.fired {
 			close(ch)
 			d.fired = true
 		}
 	})
+}
+
+// stopDeadlines stops both deadline timers (socket close).
+func (c *Conn) stopDeadlines() {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	for _, d := range [...]*deadline{&c.readDeadline, &c.writeDeadline} {
+		d.gen++
+		if d.timer != nil {
+			d.timer.Stop()
+			d.timer = nil
+		}
+	}
 }
 
 // readExpired returns the channel closed when the read deadline passes.

@@ -159,17 +159,25 @@ func (s *Stack) AddInterface(ep link.Endpoint, cfg InterfaceConfig) (*Interface,
 	s.ifcs[ifc.index] = ifc
 	s.byName[name] = ifc
 	s.publishIfListLocked()
+	// The workers start before mu is released: a concurrent Close or
+	// RemoveInterface may drain the interface from then on, and draining
+	// waits for them to exit.
+	ifc.start()
 	s.mu.Unlock()
 
 	if err := ep.Attach(ifc.handleFrame); err != nil {
 		s.mu.Lock()
-		delete(s.ifcs, ifc.index)
-		delete(s.byName, name)
-		s.publishIfListLocked()
+		ours := s.ifcs[ifc.index] == ifc
+		if ours {
+			s.detachLocked(ifc)
+		}
 		s.mu.Unlock()
+		if ours {
+			// The endpoint stays the caller's: stop the workers only.
+			ifc.stopWorkers()
+		}
 		return nil, fmt.Errorf("add interface %s: attach: %w", name, err)
 	}
-	ifc.start()
 	// Program the always-needed groups (all-systems, all-nodes) at once.
 	ifc.filter.kick()
 	return ifc, nil
@@ -265,9 +273,21 @@ func (s *Stack) Close() error {
 	for _, c := range conns {
 		c.Close()
 	}
+	// Detach every interface in one critical section, so that a
+	// concurrent RemoveInterface of one of them cannot make Close fail
+	// with ErrUnknownInterface; that caller drains the interface it took.
+	s.mu.Lock()
+	ifcs := make([]*Interface, 0, len(s.ifcs))
+	for i := 1; i < s.nextIndex; i++ {
+		if ifc, ok := s.ifcs[i]; ok {
+			ifcs = append(ifcs, ifc)
+			s.detachLocked(ifc)
+		}
+	}
+	s.mu.Unlock()
 	var errs []error
-	for _, ifc := range s.Interfaces() {
-		if err := s.RemoveInterface(ifc); err != nil {
+	for _, ifc := range ifcs {
+		if err := ifc.drain(); err != nil {
 			errs = append(errs, err)
 		}
 	}
