@@ -95,4 +95,14 @@ type Counters struct {
 	DroppedBadChecksum   uint64
 	DroppedMalformed     uint64
 	DroppedOther         uint64
+	// DroppedBadDestination counts queries sent to a multicast address
+	// other than all-systems/all-nodes or the queried group, and reports
+	// not sent to their group (RFC 9776 §4.1.12, §9.1; RFC 9777 §5.1.15).
+	DroppedBadDestination uint64
+	// QueriesIgnored counts valid queries that needed no response: nothing
+	// to report, or a group (and sources) the interface does not listen to.
+	QueriesIgnored uint64
+	// EncodeErrors counts reports the engine could not encode (a bug or an
+	// invalid source address); they are logged and not sent.
+	EncodeErrors uint64
 }

@@ -1,0 +1,333 @@
+package proto
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/mcstack/mcstack/membership"
+	"github.com/mcstack/mcstack/wire"
+)
+
+// v3Change records the change of g's interface state to nw as
+// retransmission state (RFC 9776 §5.1, RFC 9777 §6.1) and reports whether a
+// State-Change Report is due. The old state is the one last reported, so a
+// group new to the engine starts from INCLUDE {} ("non-existent" state).
+//
+// A filter-mode change sets the Filter Mode Retransmission Counter to the
+// Robustness Variable; the Filter-Mode-Change record carries the complete
+// new source list, so the sources' retransmission state is dropped (it is
+// superseded). A source-list change sets the Source Retransmission Counter
+// of every source in the difference (ALLOW and BLOCK alike) to the
+// Robustness Variable; whether a source goes in ALLOW or BLOCK is decided
+// from the interface state when each report is built (Table 4 of RFC 9777).
+func (e *engine) v3Change(g *group, nw membership.State) bool {
+	old := g.state
+	g.state = nw
+	e.groups[g.addr] = g
+	if old.Mode != nw.Mode {
+		g.fmCount = e.robustness
+		g.srcRtx = nil
+		return true
+	}
+	n := 0
+	forEachDiff(old.Sources, nw.Sources, func(s netip.Addr) {
+		if g.srcRtx == nil {
+			g.srcRtx = make(map[netip.Addr]int)
+		}
+		g.srcRtx[s] = e.robustness
+		n++
+	})
+	return n > 0
+}
+
+// forEachDiff calls fn for every address in exactly one of the sorted
+// lists a and b.
+func forEachDiff(a, b []netip.Addr, fn func(netip.Addr)) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i].Less(b[j]):
+			fn(a[i])
+			i++
+		case i == len(a) || b[j].Less(a[i]):
+			fn(b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+}
+
+// changeRecords builds the State-Change records of g for one transmission
+// and counts the transmission down (RFC 9776 §5.1, RFC 9777 §6.1 and
+// §6.3): while the Filter Mode Retransmission Counter is positive a TO_IN
+// (current mode INCLUDE) or TO_EX record with the current source list;
+// otherwise ALLOW with the retransmission-list sources the state forwards
+// and BLOCK with those it blocks, each omitted when empty. Every source
+// included has its counter decreased and leaves the list at zero.
+func (e *engine) changeRecords(g *group, recs []wire.GroupRecord) []wire.GroupRecord {
+	if g.fmCount > 0 {
+		g.fmCount--
+		t := wire.ChangeToInclude
+		if g.state.Mode == membership.Exclude {
+			t = wire.ChangeToExclude
+		}
+		return append(recs, wire.GroupRecord{Type: t, Group: g.addr, Sources: g.state.Sources})
+	}
+	if len(g.srcRtx) == 0 {
+		return recs
+	}
+	srcs := make([]netip.Addr, 0, len(g.srcRtx))
+	for s := range g.srcRtx {
+		srcs = append(srcs, s)
+	}
+	slices.SortFunc(srcs, netip.Addr.Compare)
+	var allow, block []netip.Addr
+	for _, s := range srcs {
+		if g.state.Accepts(s) {
+			allow = append(allow, s)
+		} else {
+			block = append(block, s)
+		}
+		if g.srcRtx[s]--; g.srcRtx[s] <= 0 {
+			delete(g.srcRtx, s)
+		}
+	}
+	if len(g.srcRtx) == 0 {
+		g.srcRtx = nil
+	}
+	if len(allow) > 0 {
+		recs = append(recs, wire.GroupRecord{Type: wire.AllowNewSources, Group: g.addr, Sources: allow})
+	}
+	if len(block) > 0 {
+		recs = append(recs, wire.GroupRecord{Type: wire.BlockOldSources, Group: g.addr, Sources: block})
+	}
+	return recs
+}
+
+// sendChanges transmits a State-Change Report for gs at once (RFC 9776
+// §5.1: each change triggers the immediate transmission of a new report,
+// merged with the pending one) and arms the retransmission timer.
+//
+// Retransmissions of all groups share one interface timer: when it fires,
+// every group with retransmission state is reported in one packed report
+// and the timer is re-armed at a random delay in (0, [Unsolicited Report
+// Interval]]. Each group thus sees [Robustness Variable] transmissions, each
+// at most one Unsolicited Report Interval after the previous one.
+func (e *engine) sendChanges(now time.Time, gs []*group) {
+	var recs []wire.GroupRecord
+	for _, g := range gs {
+		recs = e.changeRecords(g, recs)
+	}
+	e.sendRecords(recs)
+	e.afterChanges(now, gs)
+}
+
+// afterChanges arms the retransmission timer when a group still has
+// retransmission state and forgets groups that are left and done.
+func (e *engine) afterChanges(now time.Time, gs []*group) {
+	pending := false
+	for _, g := range gs {
+		if g.changePending() {
+			pending = true
+		} else {
+			e.forgetIfIdle(g)
+		}
+	}
+	if pending && e.rtxAt.IsZero() {
+		e.rtxAt = now.Add(e.randDelay(e.cfg.UnsolicitedReportInterval))
+	}
+}
+
+// forgetIfIdle deletes a group that is not a member and has nothing pending.
+func (e *engine) forgetIfIdle(g *group) {
+	if !g.state.IsMember() && !g.changePending() && g.timerAt.IsZero() && g.repeats == 0 {
+		delete(e.groups, g.addr)
+	}
+}
+
+// currentRecord returns g's Current-State record (RFC 9776 §5.2, RFC 9777
+// §6.3): IS_IN or IS_EX with the interface's source list.
+func currentRecord(g *group) wire.GroupRecord {
+	t := wire.ModeIsInclude
+	if g.state.Mode == membership.Exclude {
+		t = wire.ModeIsExclude
+	}
+	return wire.GroupRecord{Type: t, Group: g.addr, Sources: g.state.Sources}
+}
+
+// sourceRecord answers a Group-and-Source-Specific Query with recorded
+// sources b (RFC 9776 §5.2 Table 3, RFC 9777 §6.3 Table 3): INCLUDE (A)
+// gives IS_IN (A*B), EXCLUDE (A) gives IS_IN (B-A); ok is false when the
+// source list is empty (no response is sent).
+func sourceRecord(g *group, b []netip.Addr) (wire.GroupRecord, bool) {
+	var srcs []netip.Addr
+	for _, s := range b {
+		if g.state.Accepts(s) {
+			srcs = append(srcs, s)
+		}
+	}
+	return wire.GroupRecord{Type: wire.ModeIsInclude, Group: g.addr, Sources: srcs}, len(srcs) > 0
+}
+
+// v3Query schedules the response to an IGMPv3/MLDv2 query (RFC 9776 §5.2,
+// RFC 9777 §6.2) following the five rules for pending responses:
+//
+//  1. a pending General Query response due no later than the new delay
+//     covers the query;
+//  2. a General Query (re)arms the Interface Timer, replacing an earlier
+//     pending General Query response;
+//  3. a specific query for a group without a pending response arms its
+//     Group Timer, recording the queried sources of a source-specific one;
+//  4. a Group-Specific Query, or any query while the pending response is
+//     group-specific, clears the recorded sources: one response at the
+//     earlier of the two times;
+//  5. a Group-and-Source-Specific Query while a source-specific response
+//     is pending adds its sources to the recorded ones: one response at
+//     the earlier of the two times.
+//
+// The recorded sources are kept bounded: for INCLUDE (A) only B*A is
+// recorded (bounded by the state), for EXCLUDE (A) only B-A, and when that
+// exceeds what one record can carry the response becomes group-specific (a
+// complete Current-State record, which answers the query with no less
+// information). Queries for a group without listening state are ignored.
+func (e *engine) v3Query(now time.Time, grp netip.Addr, srcs []netip.Addr, maxResp time.Duration) {
+	at := now.Add(e.randDelay(maxResp))
+	if grp.IsUnspecified() {
+		if !e.anyMember() {
+			e.cnt.QueriesIgnored++
+			return
+		}
+		if !e.genAt.IsZero() && !e.genAt.After(at) {
+			return // rule 1
+		}
+		e.genAt = at // rule 2
+		return
+	}
+	g := e.groups[grp]
+	if g == nil || !g.state.IsMember() {
+		e.cnt.QueriesIgnored++
+		return
+	}
+	if !e.genAt.IsZero() && !e.genAt.After(at) {
+		return // rule 1
+	}
+	pending := !g.timerAt.IsZero()
+	if pending && g.timerAt.Before(at) {
+		at = g.timerAt
+	}
+	if len(srcs) == 0 {
+		g.qSources = nil // rules 3 and 4
+		e.setTimer(g, at)
+		return
+	}
+	rec, overflow := e.recordQuerySources(g, srcs)
+	switch {
+	case pending && g.qSources == nil:
+		// rule 4: a group-specific response is pending
+	case overflow:
+		g.qSources = nil
+	case pending:
+		g.qSources = unionSorted(g.qSources, rec) // rule 5
+		if len(g.qSources) > e.fam.maxSources(e.cfg.MTU) {
+			g.qSources = nil
+		}
+	case len(rec) == 0:
+		e.cnt.QueriesIgnored++ // none of the queried sources would be reported
+		return
+	default:
+		g.qSources = rec // rule 3
+	}
+	e.setTimer(g, at)
+}
+
+// recordQuerySources returns the queried sources that matter for g (sorted,
+// unique) and whether they exceed one record's capacity.
+func (e *engine) recordQuerySources(g *group, srcs []netip.Addr) ([]netip.Addr, bool) {
+	var rec []netip.Addr
+	for _, s := range srcs {
+		if s, ok := e.fam.normAddr(s); ok && g.state.Accepts(s) {
+			rec = append(rec, s)
+		}
+	}
+	slices.SortFunc(rec, netip.Addr.Compare)
+	rec = slices.Compact(rec)
+	return rec, len(rec) > e.fam.maxSources(e.cfg.MTU)
+}
+
+// unionSorted merges two sorted unique lists.
+func unionSorted(a, b []netip.Addr) []netip.Addr {
+	out := make([]netip.Addr, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := a[i].Compare(b[j]); {
+		case c < 0:
+			out = append(out, a[i])
+			i++
+		case c > 0:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+func (e *engine) anyMember() bool {
+	for _, g := range e.groups {
+		if g.state.IsMember() {
+			return true
+		}
+	}
+	return false
+}
+
+// v3Tick runs the IGMPv3/MLDv2 timers due at now (RFC 9776 §5.2 and §5.1,
+// RFC 9777 §6.3): the state-change retransmission timer, the Interface
+// Timer and the Group Timers.
+func (e *engine) v3Tick(now time.Time) {
+	if !e.rtxAt.IsZero() && !e.rtxAt.After(now) {
+		e.rtxAt = time.Time{}
+		gs := e.sortedGroups((*group).changePending)
+		var recs []wire.GroupRecord
+		for _, g := range gs {
+			recs = e.changeRecords(g, recs)
+		}
+		e.sendRecords(recs)
+		e.afterChanges(now, gs)
+	}
+	general := !e.genAt.IsZero() && !e.genAt.After(now)
+	due := e.popDue(now)
+	var recs []wire.GroupRecord
+	if general {
+		// One Current-State record per group with listening state, packed
+		// (the "naive" single Interface Timer of RFC 9776 §5.2, RFC 9777 §6.3). Pending
+		// group responses due now are covered by it.
+		e.genAt = time.Time{}
+		gs := e.sortedGroups(func(g *group) bool { return g.state.IsMember() })
+		recs = make([]wire.GroupRecord, 0, len(gs)+len(due))
+		for _, g := range gs {
+			recs = append(recs, currentRecord(g))
+		}
+	}
+	sortGroups(due)
+	for _, g := range due {
+		q := g.qSources
+		g.qSources = nil
+		if !general && g.state.IsMember() {
+			if q == nil {
+				recs = append(recs, currentRecord(g))
+			} else if r, ok := sourceRecord(g, q); ok {
+				recs = append(recs, r)
+			}
+		}
+		e.forgetIfIdle(g)
+	}
+	e.sendRecords(recs)
+}
