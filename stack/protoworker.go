@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcstack/mcstack/clock"
+	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/proto"
 	"github.com/mcstack/mcstack/wire"
 )
@@ -138,8 +139,13 @@ func (w *protoWorker) handle(m rxMsg) {
 func (w *protoWorker) step() {
 	now := w.clock.Now()
 	s := w.ifc.stack
+	var v4, v6 []membership.Delta
 	s.mu.Lock()
-	v4, v6 := w.ifc.takeDeltasLocked()
+	// Once the interface is being removed, its pending deltas are the
+	// removal's own releases: finish drops them and Shutdown reports.
+	if !w.ifc.removed.Load() {
+		v4, v6 = w.ifc.takeDeltasLocked()
+	}
 	s.mu.Unlock()
 	if len(v4) > 0 {
 		w.igmp.StateChanged(now, v4)
@@ -221,10 +227,19 @@ func (w *protoWorker) publish() {
 	w.status.Store(&engineStatus{igmp: w.igmp.Status(), mld: w.mld.Status()})
 }
 
-// finish runs when the interface is removed: the last deltas (the sockets'
-// memberships were released) and the engines' final reports go out.
+// finish runs when the interface is removed. The pending deltas are only
+// the release of every membership by the removal (and changes made just
+// before it); they are dropped, not handed to the engines, so that each
+// engine's Shutdown sends the final reports for every group it still has
+// joined: one TO_IN {} record per group in IGMPv3/MLDv2, a Leave/Done in
+// IGMPv2/MLDv1 even if another host sent the last report. Groups the
+// engines never heard of (joined and released within the pending window)
+// need no report.
 func (w *protoWorker) finish() {
-	w.step()
+	s := w.ifc.stack
+	s.mu.Lock()
+	w.ifc.takeDeltasLocked()
+	s.mu.Unlock()
 	now := w.clock.Now()
 	w.igmp.Shutdown(now)
 	w.mld.Shutdown(now)

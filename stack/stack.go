@@ -265,6 +265,18 @@ func (s *Stack) Close() error {
 		return nil
 	}
 	s.closed = true
+	// Detach every interface first, in one critical section: the sockets'
+	// memberships are released as part of the removal, so the engines
+	// send their shutdown reports rather than ordinary leaves, and a
+	// concurrent RemoveInterface of one of them cannot make Close fail
+	// with ErrUnknownInterface (that caller drains the interface it took).
+	ifcs := make([]*Interface, 0, len(s.ifcs))
+	for i := 1; i < s.nextIndex; i++ {
+		if ifc, ok := s.ifcs[i]; ok {
+			ifcs = append(ifcs, ifc)
+			s.detachLocked(ifc)
+		}
+	}
 	conns := make([]*Conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
@@ -273,18 +285,6 @@ func (s *Stack) Close() error {
 	for _, c := range conns {
 		c.Close()
 	}
-	// Detach every interface in one critical section, so that a
-	// concurrent RemoveInterface of one of them cannot make Close fail
-	// with ErrUnknownInterface; that caller drains the interface it took.
-	s.mu.Lock()
-	ifcs := make([]*Interface, 0, len(s.ifcs))
-	for i := 1; i < s.nextIndex; i++ {
-		if ifc, ok := s.ifcs[i]; ok {
-			ifcs = append(ifcs, ifc)
-			s.detachLocked(ifc)
-		}
-	}
-	s.mu.Unlock()
 	var errs []error
 	for _, ifc := range ifcs {
 		if err := ifc.drain(); err != nil {
