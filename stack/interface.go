@@ -267,8 +267,10 @@ type DriverStatus struct {
 	// AllMulticast is set when the driver fell back to accepting every
 	// multicast frame (its exact filter was too small).
 	AllMulticast bool
-	// Requests counts the changes of the needed set; Calls the driver
-	// updates made for them (coalescing makes Calls ≤ Requests).
+	// Requests counts the requests to reprogram: the initial one and one
+	// per group that became or stopped being a member (a leave and a
+	// re-join count two even if they cancel out); Calls counts the driver
+	// updates actually made for them (coalescing makes Calls ≤ Requests).
 	Requests, Calls uint64
 	// Errors counts failed updates; LastError is the latest failure's
 	// message, cleared by the next success.

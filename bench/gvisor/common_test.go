@@ -1,5 +1,5 @@
 // Package gvisorbench compares multicast UDP receive cost of gVisor's netstack,
-// a hand-written floor (the least work a packet needs) and, later, mcstack.
+// a hand-written floor (the least work a packet needs) and mcstack.
 //
 // Every benchmark here has the same shape so that benchstat and run.sh can
 // line them up:

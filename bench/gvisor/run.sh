@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the multicast receive benchmarks of this module (gVisor netstack, the
-# floor and, once it exists, mcstack) and prints a side-by-side table of
+# floor and mcstack) and prints a side-by-side table of
 # median pkts/s, allocs per packet and pkts/s ratios relative to gVisor and
 # to the floor.
 #
