@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Runs every mcstack benchmark (see BENCHMARKS.md), saves the raw output
+# under bench/out/ (gitignored), draws bench/churn-latency.png and prints
+# the result tables.
+#
+#   scripts/bench.sh                 everything (make bench); 6-10 min on 2 cores
+#   scripts/bench.sh plot CSV PNG    only redraw the churn plot (and print its table)
+#
+# Environment: GO (default go); BENCHTIME (default: go test's 1s) for the
+# micro-benchmarks of membership, wire, stack and bench/scale; COUNT
+# (default 5) for bench/gvisor; CHURN_ARGS (default "-churn.runs=5") for the
+# fixed-duration churn sub-benchmarks, e.g.
+# CHURN_ARGS="-churn.runs=5 -churn.duration=5s -churn.pps=50000".
+#
+# The plot is drawn by bench/cmd/churnreport, a Go program using only the
+# standard library (image/png, a built-in bitmap font): no gnuplot needed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+OUT=bench/out
+PNG=bench/churn-latency.png
+
+# plot CSV PNG: the churn table (Markdown) on stdout and in $OUT/churn-table.md,
+# the latency plot in PNG.
+plot() {
+  mkdir -p "$OUT"
+  $GO run ./bench/cmd/churnreport -csv "$1" -png "$2" | tee "$OUT/churn-table.md"
+  return "${PIPESTATUS[0]}"
+}
+
+if [ "${1:-}" = plot ]; then
+  plot "${2:?csv}" "${3:?png}"
+  exit
+fi
+
+mkdir -p "$OUT"
+status=0
+start=$(date +%s)
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "cores: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "go: $($GO version)"
+  echo "kernel: $(uname -sr)"
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/machine.txt"
+
+bt=()
+[ -n "${BENCHTIME:-}" ] && bt=(-benchtime "$BENCHTIME")
+
+# run NAME CMD...: tee output to bench/out/NAME.txt, remember failures.
+run() {
+  local name=$1
+  shift
+  echo "== $name: $*"
+  "$@" 2>&1 | tee "$OUT/$name.txt"
+  local rc=${PIPESTATUS[0]}
+  echo "load after $name: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+  if [ "$rc" -ne 0 ]; then
+    echo "bench.sh: $name FAILED (exit $rc)" | tee -a "$OUT/$name.txt"
+    status=1
+  fi
+}
+
+export MCSTACK_CHURN_CSV="$PWD/$OUT/churn.csv"
+rm -f "$MCSTACK_CHURN_CSV"
+# shellcheck disable=SC2086
+# BenchmarkChurn's sub-benchmarks are one fixed-duration run each: -benchtime=1x.
+run churn $GO test -run '^$' -bench '^BenchmarkChurn$' -benchtime=1x -benchmem -timeout 10m ./bench/churn -args ${CHURN_ARGS:--churn.runs=5}
+run churn-burst $GO test -run '^$' -bench '^BenchmarkCloseBurst$' -benchmem -timeout 10m "${bt[@]}" ./bench/churn
+unset MCSTACK_CHURN_CSV
+# BenchmarkMemberships is one fixed workload (10,000 groups x 100 sources): -benchtime=1x.
+run scale-memberships $GO test -run '^$' -bench '^BenchmarkMemberships$' -benchtime=1x -benchmem -timeout 10m ./bench/scale
+# -v so that a skipped benchmark (the IGMP engine still a placeholder) says why.
+run scale-igmp $GO test -v -run '^$' -bench '^BenchmarkIGMPGeneralQuery$' -benchmem -timeout 10m "${bt[@]}" ./bench/scale
+run scale $GO test -run '^$' -bench '^Benchmark(StateAccepts|FilterReceive)$' -benchmem -timeout 10m "${bt[@]}" ./bench/scale
+
+for pkg in membership wire stack; do
+  if ls "$pkg"/*_test.go >/dev/null 2>&1 && grep -q '^func Benchmark' "$pkg"/*_test.go; then
+    run "$pkg" $GO test -run '^$' -bench . -benchmem -timeout 10m "${bt[@]}" "./$pkg"
+  else
+    echo "== $pkg: no benchmarks yet" | tee "$OUT/$pkg.txt"
+  fi
+done
+
+# bench/gvisor is a separate module (gVisor pinned there, not in ours):
+# gVisor, mcstack and the floor side by side, -count COUNT, ratio table.
+echo "== gvisor: bench/gvisor/run.sh (COUNT=${COUNT:-5})"
+COUNT=${COUNT:-5} OUT="$PWD/$OUT/gvisor.txt" GO=$GO bash bench/gvisor/run.sh 2>&1 | tee "$OUT/gvisor-run.txt"
+rc=${PIPESTATUS[0]}
+echo "load after gvisor: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+sed -n '/^== pkts\/s/,$p' "$OUT/gvisor-run.txt" >"$OUT/gvisor-ratio.txt"
+[ "$rc" -eq 0 ] || { echo "bench.sh: gvisor FAILED (exit $rc)"; status=1; }
+
+echo
+echo "================ summary ================"
+if [ -s "$OUT/churn.csv" ]; then
+  echo "== churn latency (bench/out/churn-table.md)"
+  plot "$OUT/churn.csv" "$PNG" || status=1
+else
+  echo "bench.sh: no churn CSV, no plot" >&2
+  status=1
+fi
+echo
+echo "== driver calls per burst of N closes (D = 1 ms)"
+grep -h '^BenchmarkCloseBurst/' "$OUT/churn-burst.txt" | sed 's/-[0-9]*[[:space:]]/ /' |
+  awk '{ m=""; for (i=3; i<=NF; i+=2) m = m sprintf("  %s %s", $i, $(i+1)); print $1 m }'
+echo
+echo "== control-plane scale"
+for f in scale-memberships scale-igmp scale membership; do
+  grep -h -E '^(Benchmark|--- SKIP|--- FAIL|    .*NOT MEASURED)' "$OUT/$f.txt" 2>/dev/null
+done | sed 's/-[0-9]*[[:space:]]/ /' |
+  awk '/^Benchmark/ { if (NF < 4) next; m=""; for (i=3; i<=NF; i+=2) m = m sprintf("  %s %s", $i, $(i+1)); print $1 m; next } { print }'
+echo
+echo "== receive throughput vs gVisor and the floor (bench/out/gvisor-ratio.txt)"
+cat "$OUT/gvisor-ratio.txt"
+echo
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+echo "bench.sh: done in $(($(date +%s) - start)) s, raw output in $OUT/ (status $status)"
+exit $status
