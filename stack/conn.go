@@ -62,6 +62,10 @@ const numShards = 32
 
 type filterShard map[membership.Key]*filterCell
 
+// emptyShard is shared by every socket's unused shards; it is never
+// modified (publishLocked copies before adding).
+var emptyShard = filterShard{}
+
 // filterCell holds one (interface, group) filter of a socket.
 type filterCell struct {
 	st atomic.Pointer[membership.State]
@@ -122,8 +126,9 @@ func (s *Stack) ListenUDP(network string, laddr netip.AddrPort) (*Conn, error) {
 	c.ttl.Store(1)
 	c.filters = membership.NewSocketFilters(s.cfg.Limits)
 	for i := range c.shards {
-		c.shards[i].Store(&filterShard{})
+		c.shards[i].Store(&emptyShard)
 	}
+	c.initDeadlines()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

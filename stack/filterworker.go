@@ -109,6 +109,7 @@ func (w *filterWorker) pass() error {
 		needed = w.ifc.neededMACsLocked()
 	}
 	s.mu.Unlock()
+	sortMACs(needed)
 	return w.program(needed)
 }
 

@@ -180,7 +180,8 @@ func (ifc *Interface) takeDeltasLocked() (v4, v6 []membership.Delta) {
 
 // neededMACsLocked is the multicast MAC set the driver must accept: every
 // member group's MAC plus all-systems (224.0.0.1) and all-nodes (ff02::1),
-// whose queries a host must hear. Called with Stack.mu held.
+// whose queries a host must hear. Called with Stack.mu held; unsorted (the
+// caller sorts after unlocking, so joins do not wait for the sort).
 func (ifc *Interface) neededMACsLocked() []wire.MAC {
 	out := make([]wire.MAC, 0, len(ifc.macRefs)+2)
 	for m := range ifc.macRefs {
@@ -192,8 +193,11 @@ func (ifc *Interface) neededMACsLocked() []wire.MAC {
 			out = append(out, m)
 		}
 	}
-	slices.SortFunc(out, func(a, b wire.MAC) int { return slices.Compare(a[:], b[:]) })
 	return out
+}
+
+func sortMACs(ms []wire.MAC) {
+	slices.SortFunc(ms, func(a, b wire.MAC) int { return slices.Compare(a[:], b[:]) })
 }
 
 var alwaysJoined = []netip.Addr{
@@ -291,6 +295,7 @@ func (ifc *Interface) Status() Status {
 		needed = ifc.neededMACsLocked()
 	}
 	s.mu.Unlock()
+	sortMACs(needed)
 	st := Status{
 		Name:     ifc.name,
 		Index:    ifc.index,

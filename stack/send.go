@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcstack/mcstack/wire"
@@ -139,6 +140,17 @@ type deadline struct {
 	ch    chan struct{}
 	fired bool
 	gen   uint64
+	// cur publishes ch to readers and writers, who take no lock.
+	cur atomic.Pointer[chan struct{}]
+}
+
+// initDeadlines gives both deadlines an open channel (no deadline).
+func (c *Conn) initDeadlines() {
+	for _, d := range [...]*deadline{&c.readDeadline, &c.writeDeadline} {
+		ch := make(chan struct{})
+		d.ch = ch
+		d.cur.Store(&ch)
+	}
 }
 
 // SetDeadline implements net.PacketConn.
@@ -177,7 +189,9 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) {
 		d.timer = nil
 	}
 	if d.ch == nil || d.fired {
-		d.ch = make(chan struct{})
+		ch := make(chan struct{})
+		d.ch = ch
+		d.cur.Store(&ch)
 		d.fired = false
 	}
 	if t.IsZero() {
@@ -214,17 +228,15 @@ func (c *Conn) stopDeadlines() {
 }
 
 // readExpired returns the channel closed when the read deadline passes.
-func (c *Conn) readExpired() <-chan struct{} {
-	c.dlMu.Lock()
-	defer c.dlMu.Unlock()
-	if c.readDeadline.ch == nil {
-		c.readDeadline.ch = make(chan struct{})
-	}
-	return c.readDeadline.ch
-}
+// Lock-free: it is called on every read.
+func (c *Conn) readExpired() <-chan struct{} { return *c.readDeadline.cur.Load() }
 
+// writeExpired reports whether the write deadline has passed. Lock-free.
 func (c *Conn) writeExpired() bool {
-	c.dlMu.Lock()
-	defer c.dlMu.Unlock()
-	return c.writeDeadline.fired
+	select {
+	case <-*c.writeDeadline.cur.Load():
+		return true
+	default:
+		return false
+	}
 }
