@@ -41,6 +41,12 @@
 // task, but each membership still cost one driver update; here a burst of N
 // closes costs O(1) driver updates.
 //
+// # Example
+//
+// Example (example_test.go) is a complete program: three stacks on an
+// in-memory LAN (package link/memlan); one joins a source-specific group
+// and receives only from that source.
+//
 // # Scope
 //
 // Sockets send multicast and broadcast datagrams. Unicast transmission needs

@@ -18,6 +18,7 @@ type querier struct {
 	mac  wire.MAC
 	addr netip.Addr
 
+	// mu guards the counters and learned; held only to update or copy them.
 	mu      sync.Mutex
 	queries uint64
 	reports uint64 // report packets heard

@@ -139,9 +139,10 @@ func (f *recvFlags) plan() ([]joinPlan, error) {
 }
 
 type receiver struct {
-	e         *env
-	host      *host
-	outMu     sync.Mutex
+	e     *env
+	host  *host
+	outMu sync.Mutex // serializes output lines from the read loops; held only to print one
+
 	datagrams atomic.Uint64
 	bytes     atomic.Uint64
 }

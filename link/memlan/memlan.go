@@ -154,6 +154,8 @@ type LAN struct {
 	// captureMu serializes calls to the capture observers.
 	captureMu sync.Mutex
 
+	// mu guards closed and serializes replacing the snapshots above; held
+	// only for those few instructions, never while delivering.
 	mu     sync.Mutex
 	closed bool
 }
@@ -363,6 +365,8 @@ type slot struct {
 // between the free list, the ring and the handler, so the queue allocates
 // a buffer only when more frames are in flight than ever before.
 type rxQueue struct {
+	// mu guards every field below; held only to push or pop a slot, never
+	// while the handler runs or while sleeping until a frame is due.
 	mu       sync.Mutex
 	slots    []slot
 	head, n  int
@@ -392,6 +396,8 @@ type Endpoint struct {
 	// filterMu serializes SetMulticastFilter; delivery never takes it.
 	filterMu sync.Mutex
 
+	// failMu guards failErr and failN (FailFilter); held for a few
+	// instructions only.
 	failMu  sync.Mutex
 	failErr error
 	failN   int
