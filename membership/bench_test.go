@@ -60,3 +60,67 @@ func BenchmarkTableApply(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTableApplyOneSource: one socket builds a 100-source filter one
+// source at a time and then removes it one source at a time (200 Apply
+// calls per op; ns/apply is per call), as JoinSourceSpecificGroup /
+// LeaveSourceSpecificGroup or BlockSource / UnblockSource do. "include" is
+// the only socket of its group (every call changes the merged list);
+// "block" joins a group that has a resident EXCLUDE socket of 100 sources,
+// half of them overlapping, so half the calls change the merged list. The
+// socket states are built before the timer: only Table.Apply is measured.
+func BenchmarkTableApplyOneSource(b *testing.B) {
+	const nsrc = 100
+	g := netip.AddrFrom4([4]byte{232, 1, 1, 1})
+	src := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}) }
+	steps := func(mode Mode, off int) []State {
+		out := []State{{Mode: mode}}
+		var s []netip.Addr
+		for i := range nsrc {
+			s = append(s, src(i+off))
+			out = append(out, NewState(mode, s))
+		}
+		return out
+	}
+	var res []netip.Addr
+	for i := range nsrc {
+		res = append(res, src(i))
+	}
+	for _, c := range []struct {
+		name     string
+		resident State
+		steps    []State
+	}{
+		{"include", State{}, steps(Include, 0)},
+		{"block", NewState(Exclude, res), steps(Exclude, 50)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			tab := NewTable(Limits{})
+			if c.resident.IsMember() {
+				if _, _, err := tab.Apply(g, State{}, c.resident); err != nil {
+					b.Fatal(err)
+				}
+			}
+			st := c.steps
+			if st[0].Mode == Exclude { // join any-source first, then block
+				if _, _, err := tab.Apply(g, State{}, st[0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for k := 1; k < len(st); k++ {
+					if _, _, err := tab.Apply(g, st[k-1], st[k]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for k := len(st) - 1; k > 0; k-- {
+					if _, _, err := tab.Apply(g, st[k], st[k-1]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(2*nsrc), "ns/apply")
+		})
+	}
+}

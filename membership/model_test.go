@@ -47,14 +47,16 @@ type modelRun struct {
 	tables  map[int]*Table
 	groups  []netip.Addr
 	srcs    map[bool][]srcCase // by group is IPv4
+	nvalid  int                // valid sources per family (the first nvalid of srcs)
+	perSrc  int                // percent of ops forced to a per-source op fitting the current mode
 	kept    []State            // published states that must stay unchanged
 	keptStr []string
 	stats   map[string]int
 }
 
-func newModelRun(t *testing.T, seed uint64, lim Limits, nsock int) *modelRun {
+func newModelRun(t *testing.T, seed uint64, lim Limits, nsock, nvalid int) *modelRun {
 	m := &modelRun{
-		t: t, r: rand.New(rand.NewPCG(seed, seed*7+1)), lim: lim,
+		t: t, r: rand.New(rand.NewPCG(seed, seed*7+1)), lim: lim, nvalid: nvalid,
 		tables: map[int]*Table{1: NewTable(lim), 2: NewTable(lim)},
 		groups: addrs("232.1.1.1", "239.2.2.2", "ff3e::1", "ff05::2"),
 		srcs:   map[bool][]srcCase{},
@@ -66,7 +68,7 @@ func newModelRun(t *testing.T, seed uint64, lim Limits, nsock int) *modelRun {
 	}
 	good := func(s string) srcCase { a := netip.MustParseAddr(s); return srcCase{a, a, nil} }
 	bad := func(s string, err error) srcCase { return srcCase{netip.MustParseAddr(s), netip.Addr{}, err} }
-	for i := 1; i <= 6; i++ {
+	for i := 1; i <= nvalid; i++ {
 		m.srcs[true] = append(m.srcs[true], good(fmt.Sprintf("192.0.2.%d", i)))
 		m.srcs[false] = append(m.srcs[false], good(fmt.Sprintf("2001:db8::%d", i)))
 	}
@@ -85,7 +87,7 @@ func (m *modelRun) pickSrc(v4 bool) srcCase {
 	if m.r.IntN(10) == 0 { // mostly valid sources
 		return l[m.r.IntN(len(l))]
 	}
-	return l[m.r.IntN(6)]
+	return l[m.r.IntN(m.nvalid)]
 }
 
 // merged computes an interface group's merged state from all sockets.
@@ -229,7 +231,7 @@ func (m *modelRun) propose(i int, k Key, op Op, srcs []srcCase, mode Mode) (mFil
 	return n, nil
 }
 
-func (m *modelRun) randomOp() (Op, []srcCase, Mode, Key) {
+func (m *modelRun) randomOp(i int) (Op, []srcCase, Mode, Key) {
 	g := m.groups[m.r.IntN(len(m.groups))]
 	if m.r.IntN(200) == 0 {
 		g = netip.MustParseAddr("10.1.1.1")
@@ -237,6 +239,21 @@ func (m *modelRun) randomOp() (Op, []srcCase, Mode, Key) {
 	k := Key{IfIndex: 1 + m.r.IntN(2), Group: g}
 	v4 := g.Is4()
 	kind := OpKind(m.r.IntN(7))
+	if m.r.IntN(100) < m.perSrc {
+		// Grow or shrink the current filter by one source (mostly grow).
+		add := m.r.IntN(10) < 6
+		cur, joined := m.model[i][k]
+		switch {
+		case joined && cur.mode == Exclude && add:
+			kind = OpBlock
+		case joined && cur.mode == Exclude:
+			kind = OpUnblock
+		case add:
+			kind = OpJoinSource
+		default:
+			kind = OpLeaveSource
+		}
+	}
 	op := Op{Kind: kind}
 	var srcs []srcCase
 	mode := Mode(0)
@@ -274,8 +291,16 @@ func (m *modelRun) applyIfc(step int, i int, k Key, old State, n mFilter, mustSu
 	changed := !after.Equal(before)
 	wantErr := n.member() && changed && len(after.Sources) > m.lim.WithDefaults().SourcesPerInterfaceGroup &&
 		(after.Mode != before.Mode || len(after.Sources) > len(before.Sources))
-	d, ch, err := m.tables[k.IfIndex].Apply(k.Group, old, n.state())
+	tab := m.tables[k.IfIndex]
+	nFast := tab.nFast
+	d, ch, err := tab.Apply(k.Group, old, n.state())
+	path := "general"
+	if tab.nFast != nFast {
+		path = "fast"
+	}
+	m.stats["path:"+path]++
 	if wantErr {
+		m.stats[path+"-ifc-limit"]++
 		if had {
 			m.model[i][k] = saved
 		} else {
@@ -328,7 +353,7 @@ func (m *modelRun) step(step int) {
 		}
 		m.stats["ifdown"]++
 	default:
-		op, srcs, mode, k := m.randomOp()
+		op, srcs, mode, k := m.randomOp(i)
 		cur, _ := m.model[i][k]
 		want, wantErr := m.propose(i, k, op, srcs, mode)
 		old, n, err := s.Propose(k, op)
@@ -351,6 +376,12 @@ func (m *modelRun) step(step int) {
 		if m.applyIfc(step, i, k, old, want, !n.IsMember()) == nil {
 			s.Commit(k, n)
 			m.stats["ok:"+op.Kind.String()]++
+			switch op.Kind {
+			case OpJoinSource, OpLeaveSource, OpBlock, OpUnblock:
+				if old.IsMember() && n.IsMember() {
+					m.stats["ok-one:"+op.Kind.String()]++ // a single-source delta
+				}
+			}
 		}
 	}
 	m.check(step)
@@ -398,30 +429,48 @@ func (m *modelRun) check(step int) {
 
 func TestModel(t *testing.T) {
 	runs := []struct {
-		name string
-		lim  Limits
+		name   string
+		lim    Limits
+		nvalid int  // valid sources per family
+		perSrc int  // percent of ops forced to grow or shrink a filter by one source
+		limits bool // the limit paths must be exercised
 	}{
-		{"default", Limits{}},
-		{"small", Limits{GroupsPerSocket: 3, SourcesPerSocketFilter: 3, SourcesPerInterfaceGroup: 4}},
-		{"tiny-ifc", Limits{SourcesPerSocketFilter: 4, SourcesPerInterfaceGroup: 2}},
+		{"default", Limits{}, 6, 0, false},
+		{"small", Limits{GroupsPerSocket: 3, SourcesPerSocketFilter: 3, SourcesPerInterfaceGroup: 4}, 6, 0, true},
+		{"tiny-ifc", Limits{SourcesPerSocketFilter: 4, SourcesPerInterfaceGroup: 2}, 6, 0, true},
+		// Long filters built mostly one source at a time (the Table fast
+		// path), with and without limits in reach.
+		{"many-sources", Limits{}, 40, 85, false},
+		{"many-sources-limits", Limits{SourcesPerSocketFilter: 6, SourcesPerInterfaceGroup: 10}, 40, 85, true},
 	}
 	const steps = 5000 // cheap (~50 ms per run); the coverage checks below need it
 	for _, run := range runs {
 		for seed := uint64(1); seed <= 3; seed++ {
 			t.Run(fmt.Sprintf("%s/seed%d", run.name, seed), func(t *testing.T) {
-				m := newModelRun(t, seed, run.lim, 4)
+				m := newModelRun(t, seed, run.lim, 4, run.nvalid)
+				m.perSrc = run.perSrc
 				for i := range steps {
 					m.step(i)
 				}
 				// Make sure the interesting paths ran.
 				for _, k := range []string{"ok:join", "ok:block", "ok:set-filter", "ok:leave-source", "ok:unblock",
+					"ok-one:join-source", "ok-one:leave-source", "ok-one:block", "ok-one:unblock",
+					"path:fast", "path:general",
 					"err:" + ErrModeMismatch.Error(), "err:" + ErrSourceExists.Error(), "close"} {
 					if m.stats[k] == 0 {
 						t.Errorf("path %q never exercised: %v", k, m.stats)
 					}
 				}
-				if run.name != "default" {
-					for _, k := range []string{"ifc-limit", "err:" + ErrTooManySources.Error()} {
+				// With per-source ops forced, most Apply calls take the fast path.
+				if f, g := m.stats["path:fast"], m.stats["path:general"]; run.perSrc > 0 && 2*f < g {
+					t.Errorf("fast path served %d Apply calls, general %d: %v", f, g, m.stats)
+				}
+				if run.limits {
+					want := []string{"ifc-limit", "err:" + ErrTooManySources.Error()}
+					if run.perSrc > 0 {
+						want = append(want, "fast-ifc-limit", "general-ifc-limit")
+					}
+					for _, k := range want {
 						if m.stats[k] == 0 {
 							t.Errorf("path %q never exercised: %v", k, m.stats)
 						}

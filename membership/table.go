@@ -24,6 +24,11 @@ type GroupInfo struct {
 type Table struct {
 	lim    Limits
 	groups map[netip.Addr]*groupRec
+
+	// For tests: noFast forces every call through the general path; nFast
+	// counts the calls the single-source fast path served.
+	noFast bool
+	nFast  int
 }
 
 type groupRec struct {
@@ -63,10 +68,15 @@ func NewTable(lim Limits) *Table {
 // excluded a set of sources leaves another EXCLUDE socket's larger set
 // exposed). The last member's leave does not allocate.
 //
-// Cost: O(|old.Sources|+|new.Sources|) counter updates; when the number of
-// EXCLUDE-mode sockets is unchanged only the touched sources are
-// re-evaluated (plus a copy of the merged list if it changed); when it
-// changes the merged list is rebuilt from the counters.
+// Cost: when old and new are memberships in the same mode and new is old
+// with exactly one source added or removed (the per-source calls of RFC
+// 3678: join-source, leave-source, block, unblock), one comparison pass
+// over the two lists, one counter update and, only if the merged list
+// changes, one copy of it. Otherwise O(|old.Sources|+|new.Sources|)
+// counter updates; when the number of EXCLUDE-mode sockets is unchanged
+// only the touched sources are re-evaluated (plus a copy of the merged
+// list if it changed); when it changes the merged list is rebuilt from the
+// counters.
 func (t *Table) Apply(group netip.Addr, old, new State) (d Delta, changed bool, err error) {
 	return t.apply(group, old, new, true)
 }
@@ -92,6 +102,12 @@ func (t *Table) apply(group netip.Addr, old, new State, limit bool) (d Delta, ch
 		}
 		r = &groupRec{}
 		created = true
+	}
+	if !t.noFast && old.IsMember() && new.IsMember() && old.Mode == new.Mode {
+		if a, added, ok := oneSourceDelta(old.Sources, new.Sources); ok {
+			t.nFast++
+			return t.applyOne(r, group, new.Mode, a, added, limit)
+		}
 	}
 	before := r.merged
 	nExclBefore := r.nExcl
@@ -123,6 +139,84 @@ func (t *Table) apply(group netip.Addr, old, new State, limit bool) (d Delta, ch
 		}
 	}
 	return Delta{Group: group, Old: before, New: after}, changed, nil
+}
+
+// oneSourceDelta reports whether new is old with exactly one source added
+// (added true) or removed, and which source. Both lists are sorted and
+// unique. It is one comparison pass and does not allocate.
+func oneSourceDelta(old, new []netip.Addr) (a netip.Addr, added, ok bool) {
+	long, short := new, old
+	switch {
+	case len(new) == len(old)+1:
+		added = true
+	case len(old) == len(new)+1:
+		long, short = old, new
+	default:
+		return netip.Addr{}, false, false
+	}
+	i := 0
+	for i < len(short) && short[i] == long[i] {
+		i++
+	}
+	if !slices.Equal(short[i:], long[i+1:]) {
+		return netip.Addr{}, false, false
+	}
+	return long[i], added, true
+}
+
+// applyOne is Apply for a socket that stays a member in mode and adds
+// (added) or removes source a: refs and nExcl are unchanged, so only a's
+// counter and a's place in the merged list can change.
+func (t *Table) applyOne(r *groupRec, group netip.Addr, mode Mode, a netip.Addr, added, limit bool) (Delta, bool, error) {
+	excl := mode == Exclude
+	if excl && r.nExcl == 0 || !excl && r.refs == r.nExcl {
+		panic("membership: Table.Apply: old state was never applied")
+	}
+	before := r.merged
+	was := r.in(a)
+	prev := r.counts[a]
+	c := prev
+	d := int32(-1)
+	if added {
+		d = +1
+	}
+	if excl {
+		c.excl += d
+	} else {
+		c.incl += d
+	}
+	if c.incl < 0 || c.excl < 0 {
+		panic("membership: Table.Apply: old state was never applied")
+	}
+	r.setCount(a, c)
+	now := r.in(a)
+	if was == now {
+		return Delta{Group: group, Old: before, New: before}, false, nil
+	}
+	var after State
+	if now {
+		if limit && len(before.Sources)+1 > t.lim.SourcesPerInterfaceGroup {
+			r.setCount(a, prev)
+			return Delta{Group: group, Old: before, New: before}, false, ErrTooManyIfcSources
+		}
+		after = State{Mode: before.Mode, Sources: insertSorted(before.Sources, a)}
+	} else {
+		after = State{Mode: before.Mode, Sources: removeSorted(before.Sources, a)}
+	}
+	r.merged = after
+	return Delta{Group: group, Old: before, New: after}, true, nil
+}
+
+// setCount stores a's counters, deleting the entry when both are zero.
+func (r *groupRec) setCount(a netip.Addr, c srcCount) {
+	if c == (srcCount{}) {
+		delete(r.counts, a)
+		return
+	}
+	if r.counts == nil {
+		r.counts = make(map[netip.Addr]srcCount)
+	}
+	r.counts[a] = c
 }
 
 // add adds (d=+1) or removes (d=-1) one socket state's counts.
