@@ -24,6 +24,18 @@ const (
 	DefaultV1UnsolicitedReportInterval = 10 * time.Second
 )
 
+// Pacing of the response to a General Query (RFC 9776 §5.2, RFC 9777 §6.3:
+// instead of the naive single burst, implementations are recommended to
+// spread the Report messages). When the Interface Timer fires at most
+// ResponseBurst report packets are sent; the remaining groups follow, in
+// the same address order, ResponsePace after each burst. These are
+// FreeBSD's values (IGMP_MAX_RESPONSE_BURST, 4 packets per 500 ms slow
+// timeout).
+const (
+	ResponseBurst = 4
+	ResponsePace  = 500 * time.Millisecond
+)
+
 // group is the engine's record of one reportable group: the interface
 // state last handed in by StateChanged and the protocol state around it.
 // A group whose state is INCLUDE {} is kept only while it still has
@@ -77,7 +89,12 @@ type engine struct {
 	groups map[netip.Addr]*group
 
 	rtxAt time.Time // interface state-change retransmission timer (IGMPv3/MLDv2)
-	genAt time.Time // Interface Timer: pending General Query response (IGMPv3/MLDv2)
+	// genAt is when the pending General Query response (IGMPv3/MLDv2) sends
+	// its next burst: the Interface Timer, then the pacing timer. genAfter
+	// is the last group reported by the response so far; invalid until
+	// the first burst, so the next burst starts with the first group.
+	genAt    time.Time
+	genAfter netip.Addr
 
 	timers  timerHeap
 	nTimers int
@@ -226,7 +243,7 @@ func (e *engine) setMode(l level) {
 
 // cancelAll cancels every pending report, response and retransmission.
 func (e *engine) cancelAll() {
-	e.rtxAt, e.genAt = time.Time{}, time.Time{}
+	e.rtxAt, e.genAt, e.genAfter = time.Time{}, time.Time{}, netip.Addr{}
 	for a, g := range e.groups {
 		e.stopTimer(g)
 		g.fmCount, g.srcRtx, g.qSources, g.repeats = 0, nil, nil, 0
@@ -670,7 +687,12 @@ func (e *engine) sendRecords(recs []wire.GroupRecord) {
 	if len(recs) == 0 {
 		return
 	}
-	for _, part := range e.fam.pack(recs, e.cfg.MTU) {
+	e.sendPackets(e.fam.pack(recs, e.cfg.MTU))
+}
+
+// sendPackets queues one IGMPv3 / MLDv2 report per packed record list.
+func (e *engine) sendPackets(pkts [][]wire.GroupRecord) {
+	for _, part := range pkts {
 		size := reportHeaderLen
 		for i := range part {
 			size += part[i].Len()

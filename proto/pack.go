@@ -23,46 +23,91 @@ func (f *family) maxSources(mtu int) int {
 // source list, each in a separate packet (the last part may share its
 // packet with the records that follow).
 func (f *family) pack(recs []wire.GroupRecord, mtu int) [][]wire.GroupRecord {
-	space := f.recordSpace(mtu)
-	maxSrc := f.maxSources(mtu)
-	var pkts [][]wire.GroupRecord
-	var cur []wire.GroupRecord
-	used := 0
-	flush := func() {
-		if len(cur) > 0 {
-			pkts = append(pkts, cur)
-			cur, used = nil, 0
-		}
-	}
-	add := func(r wire.GroupRecord) {
-		cur = append(cur, r)
-		used += r.Len()
-	}
+	p := f.newPacker(mtu)
 	for _, r := range recs {
-		n := r.Len()
-		switch {
-		case n <= space-used:
-			add(r)
-		case n <= space:
-			flush()
-			add(r)
-		case r.Type == wire.ModeIsExclude || r.Type == wire.ChangeToExclude:
-			flush()
-			r.Sources = r.Sources[:maxSrc]
-			add(r)
-		default:
-			flush()
-			srcs := r.Sources
-			for len(srcs) > maxSrc {
-				part := r
-				part.Sources = srcs[:maxSrc:maxSrc]
-				pkts = append(pkts, []wire.GroupRecord{part})
-				srcs = srcs[maxSrc:]
-			}
-			r.Sources = srcs
-			add(r)
-		}
+		p.add(r)
 	}
-	flush()
-	return pkts
+	return p.packets()
+}
+
+// packer packs records one at a time as pack does, so that a caller can
+// stop once a number of packets is reached (the paced General Query
+// response) and undo the last record with mark and reset.
+type packer struct {
+	space, maxSrc int
+	pkts          [][]wire.GroupRecord
+	cur           []wire.GroupRecord
+	used          int
+}
+
+// packMark is a packer state saved by mark.
+type packMark struct {
+	npkts int
+	cur   []wire.GroupRecord
+	used  int
+}
+
+func (f *family) newPacker(mtu int) *packer {
+	return &packer{space: f.recordSpace(mtu), maxSrc: f.maxSources(mtu)}
+}
+
+// count is the number of packets the records added so far fill.
+func (p *packer) count() int {
+	if len(p.cur) > 0 {
+		return len(p.pkts) + 1
+	}
+	return len(p.pkts)
+}
+
+// mark saves the packer state; reset returns to it, dropping the records
+// added since (add only appends, so the saved slices stay intact).
+func (p *packer) mark() packMark { return packMark{len(p.pkts), p.cur, p.used} }
+
+func (p *packer) reset(m packMark) {
+	clear(p.pkts[m.npkts:])
+	p.pkts, p.cur, p.used = p.pkts[:m.npkts], m.cur, m.used
+}
+
+// packets returns the packed record lists.
+func (p *packer) packets() [][]wire.GroupRecord {
+	p.flush()
+	return p.pkts
+}
+
+func (p *packer) flush() {
+	if len(p.cur) > 0 {
+		p.pkts = append(p.pkts, p.cur)
+		p.cur, p.used = nil, 0
+	}
+}
+
+func (p *packer) put(r wire.GroupRecord) {
+	p.cur = append(p.cur, r)
+	p.used += r.Len()
+}
+
+func (p *packer) add(r wire.GroupRecord) {
+	n := r.Len()
+	switch {
+	case n <= p.space-p.used:
+		p.put(r)
+	case n <= p.space:
+		p.flush()
+		p.put(r)
+	case r.Type == wire.ModeIsExclude || r.Type == wire.ChangeToExclude:
+		p.flush()
+		r.Sources = r.Sources[:p.maxSrc]
+		p.put(r)
+	default:
+		p.flush()
+		srcs := r.Sources
+		for len(srcs) > p.maxSrc {
+			part := r
+			part.Sources = srcs[:p.maxSrc:p.maxSrc]
+			p.pkts = append(p.pkts, []wire.GroupRecord{part})
+			srcs = srcs[p.maxSrc:]
+		}
+		r.Sources = srcs
+		p.put(r)
+	}
 }

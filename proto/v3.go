@@ -188,6 +188,17 @@ func sourceRecord(g *group, b []netip.Addr) (wire.GroupRecord, bool) {
 //     is pending adds its sources to the recorded ones: one response at
 //     the earlier of the two times.
 //
+// The General Query response is paced (see v3GeneralBurst), so "due" in
+// rule 1 means its next burst: a General Query arriving while a paced
+// response is under way is covered by it when the next burst is due no
+// later than the new delay; otherwise (rule 2) the response starts over
+// from the first group at the new delay. For a specific query the pending
+// General Query response cannot say when a paced burst will reach the
+// group, so rule 1 is applied when the response is sent: the Group Timer
+// is armed as by rules 3–5, and a burst carrying the group's Current-State
+// record answers the query and stops it (no additional response is sent
+// when the General Query response reaches the group first).
+//
 // The recorded sources are kept bounded: for INCLUDE (A) only B*A is
 // recorded (bounded by the state), for EXCLUDE (A) only B-A, and when that
 // exceeds what one record can carry the response becomes group-specific (a
@@ -203,16 +214,13 @@ func (e *engine) v3Query(now time.Time, grp netip.Addr, srcs []netip.Addr, maxRe
 		if !e.genAt.IsZero() && !e.genAt.After(at) {
 			return // rule 1
 		}
-		e.genAt = at // rule 2
+		e.genAt, e.genAfter = at, netip.Addr{} // rule 2
 		return
 	}
 	g := e.groups[grp]
 	if g == nil || !g.state.IsMember() {
 		e.cnt.QueriesIgnored++
 		return
-	}
-	if !e.genAt.IsZero() && !e.genAt.After(at) {
-		return // rule 1
 	}
 	pending := !g.timerAt.IsZero()
 	if pending && g.timerAt.Before(at) {
@@ -290,7 +298,10 @@ func (e *engine) anyMember() bool {
 
 // v3Tick runs the IGMPv3/MLDv2 timers due at now (RFC 9776 §5.2 and §5.1,
 // RFC 9777 §6.3): the state-change retransmission timer, the Interface
-// Timer and the Group Timers.
+// Timer (or the pacing of its response) and the Group Timers. A Group
+// Timer due at the same time as a General Query response burst is
+// answered by the burst when it carries the group, and by a report of its
+// own otherwise.
 func (e *engine) v3Tick(now time.Time) {
 	if !e.rtxAt.IsZero() && !e.rtxAt.After(now) {
 		e.rtxAt = time.Time{}
@@ -302,25 +313,16 @@ func (e *engine) v3Tick(now time.Time) {
 		e.sendRecords(recs)
 		e.afterChanges(now, gs)
 	}
-	general := !e.genAt.IsZero() && !e.genAt.After(now)
-	due := e.popDue(now)
-	var recs []wire.GroupRecord
-	if general {
-		// One Current-State record per group with listening state, packed
-		// (the "naive" single Interface Timer of RFC 9776 §5.2, RFC 9777 §6.3). Pending
-		// group responses due now are covered by it.
-		e.genAt = time.Time{}
-		gs := e.sortedGroups(func(g *group) bool { return g.state.IsMember() })
-		recs = make([]wire.GroupRecord, 0, len(gs)+len(due))
-		for _, g := range gs {
-			recs = append(recs, currentRecord(g))
-		}
+	if !e.genAt.IsZero() && !e.genAt.After(now) {
+		e.v3GeneralBurst(now)
 	}
+	due := e.popDue(now)
 	sortGroups(due)
+	var recs []wire.GroupRecord
 	for _, g := range due {
 		q := g.qSources
 		g.qSources = nil
-		if !general && g.state.IsMember() {
+		if g.state.IsMember() {
 			if q == nil {
 				recs = append(recs, currentRecord(g))
 			} else if r, ok := sourceRecord(g, q); ok {
@@ -330,4 +332,58 @@ func (e *engine) v3Tick(now time.Time) {
 		e.forgetIfIdle(g)
 	}
 	e.sendRecords(recs)
+}
+
+// v3GeneralBurst sends the next part of the response to a General Query
+// (RFC 9776 §5.2, RFC 9777 §6.3): one Current-State record per group with
+// listening state, packed, in group address order, starting after the
+// last group the response has reported so far. RFC 9776 §5.2 and RFC 9777
+// §6.3 call a single burst of all records at the Interface Timer naive and
+// recommend spreading the Report messages; so a burst stops at
+// ResponseBurst packets and the rest follows ResponsePace later (after the
+// Interface Timer, which already waited a random delay, so nothing is sent
+// on the reception of the query). A record split over several packets
+// (RFC 9776 §4.2.16) is never cut by a burst: a group needing more than
+// ResponseBurst packets on its own is sent whole in its burst. The whole
+// response therefore takes ResponsePace per ResponseBurst packets and may
+// end after the query's Max Resp Time when very many groups are joined
+// (10,000 IGMPv3 groups: 55 packets in 14 bursts over 6.5 s).
+//
+// Each burst reports the state when it is sent: a group joined meanwhile
+// is included when its address is still ahead of the response, a group
+// left before its turn is not. A pending Group Timer of a group the burst
+// reports is stopped, its query being answered by the Current-State record.
+func (e *engine) v3GeneralBurst(now time.Time) {
+	after := e.genAfter
+	var gs []*group
+	for _, g := range e.groups {
+		if g.state.IsMember() && (!after.IsValid() || after.Less(g.addr)) {
+			gs = append(gs, g)
+		}
+	}
+	sortGroups(gs)
+	p := e.fam.newPacker(e.cfg.MTU)
+	n := 0
+	for _, g := range gs {
+		m := p.mark()
+		p.add(currentRecord(g))
+		if n > 0 && p.count() > ResponseBurst {
+			p.reset(m)
+			break
+		}
+		n++
+	}
+	sent := gs[:n]
+	for _, g := range sent {
+		if !g.timerAt.IsZero() {
+			e.stopTimer(g)
+			g.qSources = nil
+		}
+	}
+	e.sendPackets(p.packets())
+	if n < len(gs) {
+		e.genAt, e.genAfter = now.Add(ResponsePace), sent[n-1].addr
+	} else {
+		e.genAt, e.genAfter = time.Time{}, netip.Addr{}
+	}
 }

@@ -138,11 +138,15 @@ func (w *filterWorker) program(needed []wire.MAC) error {
 }
 
 // sync waits for a pass that starts after the call.
-func (w *filterWorker) sync(ctx context.Context) error {
+func (w *filterWorker) sync(ctx context.Context) error { return awaitPass(ctx, w.syncc, w.done) }
+
+// awaitPass asks a worker (through its sync channel) to report the end of
+// its next pass, and waits for that report, the worker's exit or ctx.
+func awaitPass(ctx context.Context, syncc chan<- chan error, done <-chan struct{}) error {
 	ch := make(chan error, 1)
 	select {
-	case w.syncc <- ch:
-	case <-w.done:
+	case syncc <- ch:
+	case <-done:
 		return errWorkerStopped
 	case <-ctx.Done():
 		return ctx.Err()

@@ -250,22 +250,8 @@ func (w *protoWorker) finish() {
 	w.publish()
 }
 
-func (w *protoWorker) sync(ctx context.Context) error {
-	ch := make(chan error, 1)
-	select {
-	case w.syncc <- ch:
-	case <-w.done:
-		return errWorkerStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// sync waits for a pass that starts after the call.
+func (w *protoWorker) sync(ctx context.Context) error { return awaitPass(ctx, w.syncc, w.done) }
 
 func (w *protoWorker) stopAndWait() {
 	close(w.stopc)
