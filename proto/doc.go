@@ -21,6 +21,14 @@
 //     Current-State records, the source intersections of Table 3, random
 //     delays bounded by the Max Resp Code; the QRV and QQIC of queries are
 //     adopted (RFC 9776 §4.1.6–4.1.7); the S flag does not affect hosts.
+//   - Paced General Query responses, RFC 9776 §5.2 and RFC 9777 §6.3
+//     (which call one burst of all records at the Interface Timer naive and
+//     recommend spreading the Report messages): when the Interface Timer
+//     fires at most ResponseBurst (4) report packets are sent, and the
+//     following groups, in address order, ResponsePace (500 ms) after each
+//     burst, as FreeBSD paces them. Each burst reports the state when it is
+//     sent; Status counts the rest of the response as one pending response;
+//     Shutdown and a compatibility-mode change cancel it.
 //   - Report packing, RFC 9776 §4.2.16 and RFC 9777 §5.2.16: as many
 //     records per packet as Config.MTU allows; an oversized IS_IN, TO_IN,
 //     ALLOW or BLOCK record is split, an oversized IS_EX or TO_EX record
@@ -56,9 +64,18 @@
 //     filter-mode change drops the sources' retransmission state instead of
 //     repeating it as ALLOW/BLOCK afterwards. Source changes made while the
 //     filter-mode counter runs are repeated after it, as RFC 9776 §5.1 says.
-//   - The response to a General Query is one burst at the Interface Timer
-//     (the algorithm RFC 9777 §6.3 calls naive); it is not spread over the
-//     response interval.
+//   - The paced General Query response keeps its pace rather than fitting
+//     the Max Resp Time: with very many groups it ends after it (10,000
+//     IGMPv3 groups: 55 packets in 14 bursts over 6.5 s). A split record
+//     is never cut by a burst, so one group needing more than ResponseBurst
+//     packets is sent whole. A General Query arriving while the response
+//     is under way is covered by it when its next burst is due no later
+//     than the new delay (rule 1 of RFC 9776 §5.2 / RFC 9777 §6.2) and
+//     restarts it from the first group otherwise (rule 2). A specific
+//     query always arms its Group Timer, since the response cannot tell
+//     when a burst will reach the group; a burst carrying the group's
+//     Current-State record stops it, so rule 1 still saves the additional
+//     response when the General Query response comes first.
 //   - A Group-and-Source-Specific Query records only the queried sources the
 //     state at query time would report (B*A in INCLUDE (A), B-A in EXCLUDE
 //     (A)), which bounds memory; more than fit in one record turn the

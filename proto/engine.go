@@ -93,8 +93,12 @@ type engine struct {
 	// its next burst: the Interface Timer, then the pacing timer. genAfter
 	// is the last group reported by the response so far; invalid until
 	// the first burst, so the next burst starts with the first group.
+	// genList caches the groups after genAfter in address order between
+	// bursts; nil when it must be rebuilt (a state change may have added
+	// a group).
 	genAt    time.Time
 	genAfter netip.Addr
+	genList  []*group
 
 	timers  timerHeap
 	nTimers int
@@ -243,7 +247,7 @@ func (e *engine) setMode(l level) {
 
 // cancelAll cancels every pending report, response and retransmission.
 func (e *engine) cancelAll() {
-	e.rtxAt, e.genAt, e.genAfter = time.Time{}, time.Time{}, netip.Addr{}
+	e.rtxAt, e.genAt, e.genAfter, e.genList = time.Time{}, time.Time{}, netip.Addr{}, nil
 	for a, g := range e.groups {
 		e.stopTimer(g)
 		g.fmCount, g.srcRtx, g.qSources, g.repeats = 0, nil, nil, 0
@@ -321,6 +325,7 @@ func (e *engine) StateChanged(now time.Time, deltas []membership.Delta) {
 		if g.state.Equal(nw) {
 			continue
 		}
+		e.genList = nil // the paced General Query response sees the change
 		if e.mode == levelV3 {
 			if e.v3Change(g, nw) {
 				changed = append(changed, g)

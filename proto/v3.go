@@ -214,7 +214,7 @@ func (e *engine) v3Query(now time.Time, grp netip.Addr, srcs []netip.Addr, maxRe
 		if !e.genAt.IsZero() && !e.genAt.After(at) {
 			return // rule 1
 		}
-		e.genAt, e.genAfter = at, netip.Addr{} // rule 2
+		e.genAt, e.genAfter, e.genList = at, netip.Addr{}, nil // rule 2
 		return
 	}
 	g := e.groups[grp]
@@ -354,36 +354,42 @@ func (e *engine) v3Tick(now time.Time) {
 // left before its turn is not. A pending Group Timer of a group the burst
 // reports is stopped, its query being answered by the Current-State record.
 func (e *engine) v3GeneralBurst(now time.Time) {
-	after := e.genAfter
-	var gs []*group
-	for _, g := range e.groups {
-		if g.state.IsMember() && (!after.IsValid() || after.Less(g.addr)) {
-			gs = append(gs, g)
+	gs := e.genList
+	if gs == nil {
+		after := e.genAfter
+		for _, g := range e.groups {
+			if g.state.IsMember() && (!after.IsValid() || after.Less(g.addr)) {
+				gs = append(gs, g)
+			}
 		}
+		sortGroups(gs)
 	}
-	sortGroups(gs)
 	p := e.fam.newPacker(e.cfg.MTU)
-	n := 0
-	for _, g := range gs {
+	var last *group
+	i := 0
+	for ; i < len(gs); i++ {
+		g := gs[i]
+		if !g.state.IsMember() || e.groups[g.addr] != g {
+			continue // left since the list was built
+		}
 		m := p.mark()
 		p.add(currentRecord(g))
-		if n > 0 && p.count() > ResponseBurst {
+		if last != nil && p.count() > ResponseBurst {
 			p.reset(m)
 			break
 		}
-		n++
-	}
-	sent := gs[:n]
-	for _, g := range sent {
+		last = g
 		if !g.timerAt.IsZero() {
+			// the Current-State record answers the pending specific query
 			e.stopTimer(g)
 			g.qSources = nil
 		}
 	}
 	e.sendPackets(p.packets())
-	if n < len(gs) {
-		e.genAt, e.genAfter = now.Add(ResponsePace), sent[n-1].addr
+	if i < len(gs) {
+		clear(gs[:i])
+		e.genAt, e.genAfter, e.genList = now.Add(ResponsePace), last.addr, gs[i:]
 	} else {
-		e.genAt, e.genAfter = time.Time{}, netip.Addr{}
+		e.genAt, e.genAfter, e.genList = time.Time{}, netip.Addr{}, nil
 	}
 }
