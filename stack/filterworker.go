@@ -82,6 +82,10 @@ func (w *filterWorker) run() {
 			}
 			return
 		}
+		// The pass reads the latest state, so a kick that arrived before it
+		// starts is answered by it; dropping it here keeps a stale kick
+		// from opening a coalescing window in the middle of a later burst.
+		drainKick(w.kickc)
 		err := w.pass()
 		if err != nil {
 			if retry != nil {
@@ -187,5 +191,13 @@ func (w *filterWorker) status() DriverStatus {
 		Errors:       w.errors,
 		LastError:    w.lastErr,
 		Pending:      w.pending,
+	}
+}
+
+// drainKick empties a capacity-1 kick channel without blocking.
+func drainKick(c chan struct{}) {
+	select {
+	case <-c:
+	default:
 	}
 }

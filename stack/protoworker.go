@@ -117,6 +117,7 @@ func (w *protoWorker) run() {
 			w.finish()
 			return
 		}
+		drainKick(w.kickc) // answered by this step (see filterWorker.run)
 		w.step()
 		for _, ch := range waiters {
 			ch <- nil
