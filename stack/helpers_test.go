@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mcstack/mcstack/internal/leakcheck"
 	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/proto"
@@ -373,28 +373,8 @@ func readOne(t testing.TB, c *Conn, timeout time.Duration) (string, ControlMessa
 	return string(buf[:n]), cm
 }
 
-// goroutineBaseline returns a function that fails t if, within a few
-// seconds, the number of goroutines does not come back to what it is now.
-func goroutineBaseline(t testing.TB) func() {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("goroutines: %d before, %d after:\n%s", before, n, buf)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-}
+// goroutineBaseline: see leakcheck.Baseline.
+var goroutineBaseline = leakcheck.Baseline
 
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcstack/mcstack/internal/admin"
+	"github.com/mcstack/mcstack/internal/leakcheck"
 	"github.com/mcstack/mcstack/link/memlan"
 	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/proto"
@@ -128,7 +128,7 @@ func engineImplemented() bool {
 // fewer driver calls than socket operations, and (with a real IGMP engine)
 // the querier learned each receiver's filter and forgot it on shutdown.
 func TestDemo(t *testing.T) {
-	before := runtime.NumGoroutine()
+	checkGoroutines := leakcheck.Baseline(t)
 	code, out, errOut := runCmd(t, context.Background(), "demo", "-duration", "3s", "-quiet")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
@@ -184,7 +184,7 @@ func TestDemo(t *testing.T) {
 		}
 		t.Log("proto.NewIGMP is the no-op stand-in: querier checks not made")
 	}
-	checkGoroutines(t, before)
+	checkGoroutines()
 }
 
 func TestDemoLiveTable(t *testing.T) {
@@ -261,25 +261,6 @@ func atoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// checkGoroutines waits briefly for goroutines to wind down to the count
-// seen before the test.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines left running (before: %d):\n%s", n, before, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestStat serves a memlan stack's status on a temporary admin socket and
