@@ -888,17 +888,6 @@ func (tp *topo) waitStatus(timeout time.Duration, what string, cond func(stack.S
 	}
 }
 
-// syncStack waits until the stack has sent the reports for the changes made
-// so far.
-func (tp *topo) syncStack() {
-	tp.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := tp.ifc.Sync(ctx); err != nil {
-		tp.t.Fatalf("sync: %v", err)
-	}
-}
-
 func atof(s string) float64 {
 	v, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	return v

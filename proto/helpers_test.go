@@ -64,7 +64,6 @@ func withForce(v int) opt         { return func(c *proto.Config) { c.ForceVersio
 func withRobustness(n int) opt    { return func(c *proto.Config) { c.Robustness = n } }
 func withSource(a netip.Addr) opt { return func(c *proto.Config) { c.Source = a } }
 func withAcceptNoRA() opt         { return func(c *proto.Config) { c.AcceptWithoutRouterAlert = true } }
-func withSeed(a, b uint64) opt    { return func(c *proto.Config) { c.Rand = rand.New(rand.NewPCG(a, b)) } }
 func withURI(d time.Duration) opt { return func(c *proto.Config) { c.UnsolicitedReportInterval = d } }
 func withV1URI(d time.Duration) opt {
 	return func(c *proto.Config) { c.V1UnsolicitedReportInterval = d }

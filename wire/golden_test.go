@@ -18,7 +18,6 @@ var (
 	srcB4    = netip.MustParseAddr("192.0.2.101")
 	srcA6    = netip.MustParseAddr("2001:db8::64")
 	srcB6    = netip.MustParseAddr("2001:db8::65")
-	router4  = netip.MustParseAddr("192.0.2.254")
 	router6  = netip.MustParseAddr("fe80::fe")
 	ssmGrp4  = netip.MustParseAddr("232.1.1.1")
 	ssmGrp6  = netip.MustParseAddr("ff3e::8000:1")

@@ -286,7 +286,6 @@ func startChurn(sys system, perSec float64, groupsPer, window, procs int) *churn
 	c := &churner{stop: make(chan struct{}), done: make(chan struct{})}
 	var wg, ready sync.WaitGroup
 	interval := time.Duration(float64(time.Second) * float64(procs) / perSec)
-	start := time.Now()
 	for p := 0; p < procs; p++ {
 		wg.Add(1)
 		ready.Add(1)
@@ -294,14 +293,14 @@ func startChurn(sys system, perSec float64, groupsPer, window, procs int) *churn
 		// unrelated applications: one's close can meet another's driver
 		// call, as it would in the wild.
 		rng := rand.New(rand.NewPCG(uint64(p)+1, 0x636875726e))
-		go c.loop(&wg, &ready, sys, rng, start, interval, churnPort+uint16(p*window), groupsPer, window)
+		go c.loop(&wg, &ready, sys, rng, interval, churnPort+uint16(p*window), groupsPer, window)
 	}
 	go func() { wg.Wait(); close(c.done) }()
 	ready.Wait()
 	return c
 }
 
-func (c *churner) loop(wg, ready *sync.WaitGroup, sys system, rng *rand.Rand, next time.Time, mean time.Duration, port0 uint16, groupsPer, window int) {
+func (c *churner) loop(wg, ready *sync.WaitGroup, sys system, rng *rand.Rand, mean time.Duration, port0 uint16, groupsPer, window int) {
 	defer wg.Done()
 	ring := make([]sock, window)
 	open := func(slot int) {
@@ -322,7 +321,7 @@ func (c *churner) loop(wg, ready *sync.WaitGroup, sys system, rng *rand.Rand, ne
 		open(slot)
 	}
 	ready.Done()
-	next = time.Now()
+	next := time.Now()
 	for i := 0; ; i++ {
 		next = next.Add(time.Duration(rng.ExpFloat64() * float64(mean)))
 		select {
