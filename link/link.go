@@ -10,10 +10,75 @@ import (
 	"github.com/mcstack/mcstack/wire"
 )
 
-// Handler receives one Ethernet frame. The frame is only valid during the
-// call; a handler that keeps bytes must copy them. An endpoint calls its
-// handler from a single goroutine, so calls are never concurrent.
-type Handler func(frame []byte)
+// Handler is what an endpoint delivers to: the stack's side of the link.
+// An endpoint calls it from one goroutine at a time (never concurrently),
+// and never after its Close returns.
+type Handler interface {
+	// HandleFrames handles a batch of received Ethernet frames, in arrival
+	// order: everything the endpoint read in one go (a ring block, one
+	// recvmmsg, the frames queued in memory). The frames and the slice are
+	// valid only during the call; a handler that keeps bytes must copy
+	// them. The batch is never empty. The stack wakes each socket that got
+	// datagrams once per batch, not once per datagram.
+	HandleFrames(frames [][]byte)
+	// HandleLinkState reports a change of the link's state: carrier lost
+	// or regained, or the interface gone. An endpoint that can observe the
+	// state reports it once right after Attach (Up or not) and then on
+	// every change; one that cannot (an in-memory link) may never call it,
+	// and the link is then taken to be up.
+	HandleLinkState(st LinkState)
+}
+
+// LinkState is the state of the link under an endpoint.
+type LinkState struct {
+	// Up is set when the link can carry frames: administratively up with
+	// carrier (IFF_UP and IFF_RUNNING / operstate up, for a kernel
+	// interface).
+	Up bool
+	// Gone is set when the interface disappeared (deleted, its namespace
+	// destroyed, a TAP device removed). It is final: the endpoint delivers
+	// nothing more and its writes fail.
+	Gone bool
+	// Err is the error that revealed the change, when there was one (e.g.
+	// ENETDOWN or ENXIO from a read); nil otherwise.
+	Err error
+}
+
+func (st LinkState) String() string {
+	switch {
+	case st.Gone && st.Err != nil:
+		return "gone (" + st.Err.Error() + ")"
+	case st.Gone:
+		return "gone"
+	case st.Up:
+		return "up"
+	case st.Err != nil:
+		return "down (" + st.Err.Error() + ")"
+	}
+	return "down"
+}
+
+// FrameFunc is a Handler that calls f for each frame of a batch and
+// ignores link-state changes. Tests and simple consumers use it.
+type FrameFunc func(frame []byte)
+
+// HandleFrames calls f for each frame.
+func (f FrameFunc) HandleFrames(frames [][]byte) {
+	for _, fr := range frames {
+		f(fr)
+	}
+}
+
+// HandleLinkState does nothing.
+func (FrameFunc) HandleLinkState(LinkState) {}
+
+// Indexed is implemented by endpoints on a kernel interface. Index returns
+// the kernel's interface index (ifindex); the stack uses it as the
+// Interface's index, so that a received datagram's ControlMessage.IfIndex
+// can be passed to net.InterfaceByIndex.
+type Indexed interface {
+	Index() int
+}
 
 // Endpoint is a network interface as the stack sees it.
 type Endpoint interface {
@@ -27,7 +92,10 @@ type Endpoint interface {
 	// before any other method but Name, MTU and HardwareAddr.
 	Attach(h Handler) error
 	// WriteFrame transmits one complete Ethernet frame. It is safe for
-	// concurrent use and does not keep frame after it returns.
+	// concurrent use and does not keep frame after it returns. It never
+	// blocks for long: when the transmit queue stays full it gives up
+	// after a bounded wait and returns an error wrapping ErrWouldBlock
+	// (the caller counts it and may retry later).
 	WriteFrame(frame []byte) error
 	// SetMulticastFilter replaces the receive multicast filter with exactly
 	// addrs (a whole desired set, never a delta: drivers rebuild their
@@ -51,8 +119,18 @@ type FilterStatus struct {
 	Exact int
 }
 
-// ErrClosed is returned by operations on a closed endpoint.
-var ErrClosed = errors.New("link: endpoint closed")
+// Sentinel errors of every endpoint; backends wrap them with context.
+var (
+	// ErrClosed is returned by operations on a closed endpoint.
+	ErrClosed = errors.New("link: endpoint closed")
+	// ErrWouldBlock: WriteFrame found the transmit queue full for longer
+	// than its bounded wait; the frame was not sent.
+	ErrWouldBlock = errors.New("link: transmit queue full")
+	// ErrGone: the interface under the endpoint disappeared.
+	ErrGone = errors.New("link: interface gone")
+	// ErrLinkDown: the link is down (no carrier or administratively down).
+	ErrLinkDown = errors.New("link: link down")
+)
 
 // ExactFilter models a NIC's bounded multicast filter: up to Capacity exact
 // addresses, beyond that all multicast. The zero value accepts nothing;

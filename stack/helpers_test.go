@@ -101,7 +101,7 @@ func (e *testEndpoint) inject(f []byte) {
 	e.mu.Lock()
 	h := e.handler
 	e.mu.Unlock()
-	h(f)
+	h.HandleFrames([][]byte{f})
 }
 
 func (e *testEndpoint) filterCalls() int {

@@ -3,6 +3,7 @@ package stack
 import (
 	"net/netip"
 
+	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/wire"
 )
@@ -12,7 +13,24 @@ import (
 // immutable snapshots described in the package documentation, counts with
 // atomics and queues with non-blocking channel sends.
 
-// handleFrame is the link.Handler of the interface.
+// linkHandler is the link.Handler the stack attaches to an interface's
+// endpoint (a separate type, so that Interface does not export the
+// handler's methods).
+type linkHandler struct{ ifc *Interface }
+
+// HandleFrames implements link.Handler.
+func (h linkHandler) HandleFrames(frames [][]byte) {
+	for _, f := range frames {
+		h.ifc.handleFrame(f)
+	}
+}
+
+// HandleLinkState implements link.Handler.
+func (h linkHandler) HandleLinkState(st link.LinkState) {
+	h.ifc.log.Info("link state changed", "state", st.String())
+}
+
+// handleFrame handles one received frame.
 func (ifc *Interface) handleFrame(frame []byte) {
 	if ifc.removed.Load() {
 		return

@@ -283,7 +283,7 @@ func TestReceiveAfterRemove(t *testing.T) {
 	must(t, c.JoinGroup(ifcs[1], eg4))
 	h := eps[0].handler
 	must(t, s.RemoveInterface(ifcs[0]))
-	h(udpFrame(t, peer4, eg4, 4000, 5000, []byte("removed")))
+	h.HandleFrames([][]byte{udpFrame(t, peer4, eg4, 4000, 5000, []byte("removed"))})
 	eps[1].inject(udpFrame(t, peer4, eg4, 4000, 5000, []byte("live")))
 	got := wantPayloads(t, c, "socket", "live")
 	if got[0].cm.IfIndex != ifcs[1].Index() {
@@ -312,10 +312,11 @@ func TestReceiveAllocs(t *testing.T) {
 				must(t, c.JoinGroup(ifc, netip.AddrFrom4([4]byte{239, 0, 0, byte(i)})))
 			}
 			frame := udpFrame(t, peer4, eg4, 4000, 5000, make([]byte, 1000))
+			batch := [][]byte{frame}
 			buf := make([]byte, 1500)
 			var fail error
 			allocs := testing.AllocsPerRun(1000, func() {
-				ep.handler(frame)
+				ep.handler.HandleFrames(batch)
 				for _, c := range cs {
 					if n, _, err := c.ReadMsg(buf); err != nil || n != 1000 {
 						fail = fmt.Errorf("ReadMsg = %d, %v", n, err)
@@ -341,10 +342,11 @@ func BenchmarkDeliver(b *testing.B) {
 		b.Fatal(err)
 	}
 	frame := udpFrame(b, peer4, eg4, 4000, 5000, make([]byte, 1000))
+	batch := [][]byte{frame}
 	buf := make([]byte, 1500)
 	b.ReportAllocs()
 	for b.Loop() {
-		ep.handler(frame)
+		ep.handler.HandleFrames(batch)
 		if _, _, err := c.ReadMsg(buf); err != nil {
 			b.Fatal(err)
 		}

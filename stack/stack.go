@@ -165,7 +165,7 @@ func (s *Stack) AddInterface(ep link.Endpoint, cfg InterfaceConfig) (*Interface,
 	ifc.start()
 	s.mu.Unlock()
 
-	if err := ep.Attach(ifc.handleFrame); err != nil {
+	if err := ep.Attach(linkHandler{ifc}); err != nil {
 		s.mu.Lock()
 		ours := s.ifcs[ifc.index] == ifc
 		if ours {

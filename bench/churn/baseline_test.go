@@ -87,7 +87,7 @@ const sockQueue = 1024 // datagrams queued per socket before drops
 func newBaseline(ep *slowEndpoint, seed bool) *baseline {
 	s := &baseline{seed: seed, ports: map[uint16][]*bsock{}}
 	s.ifn = ifnet{ep: ep, refs: map[netip.Addr]int{}}
-	ep.Attach(s.receive)
+	ep.Attach(link.FrameFunc(s.receive))
 	if seed {
 		s.gcWake = make(chan struct{}, 1)
 		s.gcDone = make(chan struct{})

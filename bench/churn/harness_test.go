@@ -216,6 +216,7 @@ func fold(s uint32) uint16 {
 func inject(h link.Handler, tmpl []*frameTemplate, pps int, dur time.Duration, base time.Time) (sent int, elapsed time.Duration) {
 	interval := time.Second / time.Duration(pps)
 	n := int(dur / interval)
+	batch := make([][]byte, 1)
 	start := time.Now()
 	wake := start
 	for i := 0; i < n; i++ {
@@ -228,7 +229,8 @@ func inject(h link.Handler, tmpl []*frameTemplate, pps int, dur time.Duration, b
 		if wake.After(arrival) {
 			arrival = wake
 		}
-		h(tmpl[i%len(tmpl)].stamp(uint64(i), arrival.Sub(base).Nanoseconds()))
+		batch[0] = tmpl[i%len(tmpl)].stamp(uint64(i), arrival.Sub(base).Nanoseconds())
+		h.HandleFrames(batch)
 	}
 	return n, time.Since(start)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcstack/mcstack/internal/netns"
+	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/link/afpacket"
 	"github.com/mcstack/mcstack/wire"
 )
@@ -62,7 +63,7 @@ func TestRecvSendVeth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer capEP.Close()
-	if err := capEP.Attach(func(frame []byte) { watcher.Load().observe(frame) }); err != nil {
+	if err := capEP.Attach(link.FrameFunc(func(frame []byte) { watcher.Load().observe(frame) })); err != nil {
 		t.Fatal(err)
 	}
 	reportsMAC, _ := wire.MulticastMAC(netip.MustParseAddr("224.0.0.22"))

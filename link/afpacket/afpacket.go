@@ -251,6 +251,7 @@ const readBufSize = 65536 + 64
 func (e *Endpoint) readLoop(h link.Handler, done chan struct{}) {
 	defer close(done)
 	r := newReceiver(e.rc)
+	batch := make([][]byte, 1)
 	backoff := time.Duration(0)
 	for {
 		frame, aux, truncated, err := r.read()
@@ -282,7 +283,8 @@ func (e *Endpoint) readLoop(h link.Handler, done chan struct{}) {
 		if e.closed.Load() {
 			return
 		}
-		h(frame)
+		batch[0] = frame
+		h.HandleFrames(batch)
 	}
 }
 

@@ -46,12 +46,12 @@ func frame(dst, src wire.MAC, payload string) []byte {
 // collector returns a handler that passes test frames' payloads to a channel.
 func collector() (link.Handler, chan string) {
 	ch := make(chan string, 64)
-	return func(f []byte) {
+	return link.FrameFunc(func(f []byte) {
 		if len(f) < 14 || binary.BigEndian.Uint16(f[12:14]) != testEtherType {
 			return
 		}
 		ch <- string(bytes.TrimRight(f[14:], "\x00"))
-	}, ch
+	}), ch
 }
 
 func expect(t *testing.T, ch chan string, want string) {
@@ -280,7 +280,7 @@ func TestCloseWithoutAttach(t *testing.T) {
 	if err := ep.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := ep.Attach(func([]byte) {}); !errors.Is(err, link.ErrClosed) {
+	if err := ep.Attach(link.FrameFunc(func([]byte) {})); !errors.Is(err, link.ErrClosed) {
 		t.Fatalf("Attach after Close: %v", err)
 	}
 }
@@ -345,7 +345,7 @@ type udpResult struct {
 // checksum. It must parse inside the handler: the frame's buffer is reused.
 func udpChecker(port uint16) (link.Handler, chan udpResult) {
 	ch := make(chan udpResult, 64)
-	return func(f []byte) {
+	return link.FrameFunc(func(f []byte) {
 		eth, err := wire.ParseEthernet(f)
 		if err != nil {
 			return
@@ -382,7 +382,7 @@ func udpChecker(port uint16) (link.Handler, chan udpResult) {
 		case ch <- udpResult{family: family, payload: payload, err: err}:
 		default:
 		}
-	}, ch
+	}), ch
 }
 
 // TestKernelSenderChecksumOffload: the Linux kernel in namespace A sends

@@ -3,6 +3,7 @@ package memlan_test
 import (
 	"fmt"
 
+	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/link/memlan"
 	"github.com/mcstack/mcstack/wire"
 )
@@ -16,13 +17,13 @@ func Example() {
 	b := lan.NewEndpoint("b", memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, 0, 2}})
 
 	got := make(chan string, 4)
-	if err := b.Attach(func(frame []byte) {
+	if err := b.Attach(link.FrameFunc(func(frame []byte) {
 		eth, err := wire.ParseEthernet(frame)
 		if err != nil {
 			return
 		}
 		got <- fmt.Sprintf("%v from %v: %s", eth.Dst, eth.Src, eth.Payload) // copies
-	}); err != nil {
+	})); err != nil {
 		fmt.Println(err)
 		return
 	}

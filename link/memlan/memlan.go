@@ -676,6 +676,7 @@ func (e *Endpoint) run(h link.Handler, done chan struct{}) {
 	timer.Stop()
 	defer timer.Stop()
 	var used []byte // the buffer last handed to h, to be put back
+	batch := make([][]byte, 1)
 	for {
 		select {
 		case <-e.stop:
@@ -714,7 +715,9 @@ func (e *Endpoint) run(h link.Handler, done chan struct{}) {
 		q.head = (q.head + 1) % len(q.slots)
 		q.n--
 		q.mu.Unlock()
-		h(frame)
+		batch[0] = frame
+		h.HandleFrames(batch)
+		batch[0] = nil
 		e.stats.received.Add(1)
 		used = frame
 	}

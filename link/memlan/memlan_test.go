@@ -51,12 +51,12 @@ func payloadOf(f []byte) string {
 // channel (copying it, as handlers must).
 func collector(size int) (link.Handler, chan string) {
 	ch := make(chan string, size)
-	return func(f []byte) {
+	return link.FrameFunc(func(f []byte) {
 		if len(f) < 14 || binary.BigEndian.Uint16(f[12:14]) != testEtherType {
 			return
 		}
 		ch <- payloadOf(f)
-	}, ch
+	}), ch
 }
 
 func expect(t *testing.T, ch chan string, want string) {
@@ -240,10 +240,10 @@ func TestDelayOrdering(t *testing.T) {
 	b := lan.NewEndpoint("b", memlan.EndpointConfig{MAC: macB})
 	var first atomic.Int64
 	h, ch := collector(n)
-	mustAttach(t, b, func(f []byte) {
+	mustAttach(t, b, link.FrameFunc(func(f []byte) {
 		first.CompareAndSwap(0, time.Now().UnixNano())
-		h(f)
-	})
+		h.HandleFrames([][]byte{f})
+	}))
 	start := time.Now()
 	for i := range n {
 		if err := a.WriteFrame(frame(macB, macA, fmt.Sprint(i))); err != nil {
@@ -267,7 +267,7 @@ func lossPattern(t *testing.T, seed uint64, n int) []bool {
 	b := lan.NewEndpoint("b", memlan.EndpointConfig{MAC: macB})
 	var mu sync.Mutex
 	got := make([]bool, n)
-	mustAttach(t, b, func(f []byte) {
+	mustAttach(t, b, link.FrameFunc(func(f []byte) {
 		var i int
 		if _, err := fmt.Sscan(payloadOf(f), &i); err != nil {
 			t.Errorf("bad payload %q", payloadOf(f))
@@ -276,7 +276,7 @@ func lossPattern(t *testing.T, seed uint64, n int) []bool {
 		mu.Lock()
 		got[i] = true
 		mu.Unlock()
-	})
+	}))
 	for i := range n {
 		if err := a.WriteFrame(frame(macB, macA, fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
@@ -338,14 +338,14 @@ func TestQueueFull(t *testing.T) {
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
 	h, ch := collector(16)
-	mustAttach(t, b, func(f []byte) {
+	mustAttach(t, b, link.FrameFunc(func(f []byte) {
 		select {
 		case entered <- struct{}{}:
 			<-release
 		default:
 		}
-		h(f)
-	})
+		h.HandleFrames([][]byte{f})
+	}))
 	if err := a.WriteFrame(frame(macB, macA, "first")); err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestFrameSize(t *testing.T) {
 		t.Fatalf("HardwareAddr %v Name %q", a.HardwareAddr(), a.Name())
 	}
 	var got atomic.Int64
-	mustAttach(t, b, func(f []byte) { got.Store(int64(len(f))) })
+	mustAttach(t, b, link.FrameFunc(func(f []byte) { got.Store(int64(len(f))) }))
 	max := frame(macB, macA, strings.Repeat("x", 100+memlan.MaxHeaderLen-14))
 	if err := a.WriteFrame(max); err != nil {
 		t.Fatalf("frame of MTU+%d bytes: %v", memlan.MaxHeaderLen, err)
@@ -627,11 +627,11 @@ func TestEndpointClose(t *testing.T) {
 	c := lan.NewEndpoint("c", memlan.EndpointConfig{MAC: macC})
 	var afterClose atomic.Bool
 	var lateCalls atomic.Int32
-	mustAttach(t, b, func([]byte) {
+	mustAttach(t, b, link.FrameFunc(func([]byte) {
 		if afterClose.Load() {
 			lateCalls.Add(1)
 		}
-	})
+	}))
 	hc, chc := collector(16)
 	mustAttach(t, c, hc)
 
@@ -671,7 +671,7 @@ func TestEndpointClose(t *testing.T) {
 	if _, err := b.SetMulticastFilter(nil); !errors.Is(err, link.ErrClosed) {
 		t.Fatalf("SetMulticastFilter after Close: err %v, want ErrClosed", err)
 	}
-	if err := b.Attach(func([]byte) {}); !errors.Is(err, link.ErrClosed) {
+	if err := b.Attach(link.FrameFunc(func([]byte) {})); !errors.Is(err, link.ErrClosed) {
 		t.Fatalf("Attach after Close: err %v, want ErrClosed", err)
 	}
 	if err := b.WriteFrame(frame(macC, macB, "x")); err == nil || !strings.Contains(err.Error(), "b") {
@@ -710,7 +710,7 @@ func TestEndpointClose(t *testing.T) {
 func TestLANClose(t *testing.T) {
 	lan := memlan.New(memlan.Options{})
 	a := lan.NewEndpoint("a", memlan.EndpointConfig{MAC: macA})
-	mustAttach(t, a, func([]byte) {})
+	mustAttach(t, a, link.FrameFunc(func([]byte) {}))
 	if err := lan.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -724,7 +724,7 @@ func TestLANClose(t *testing.T) {
 		t.Fatalf("Inject after LAN Close: err %v, want ErrClosed", err)
 	}
 	b := lan.NewEndpoint("b", memlan.EndpointConfig{MAC: macB})
-	if err := b.Attach(func([]byte) {}); !errors.Is(err, link.ErrClosed) {
+	if err := b.Attach(link.FrameFunc(func([]byte) {})); !errors.Is(err, link.ErrClosed) {
 		t.Fatalf("Attach on an endpoint of a closed LAN: err %v, want ErrClosed", err)
 	}
 	if err := b.Close(); err != nil {
@@ -756,7 +756,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	var eps []*memlan.Endpoint
 	for i := range 5 {
 		ep := lan.NewEndpoint(fmt.Sprint("ep", i), memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, 1, byte(i)}, FilterDelay: time.Hour})
-		mustAttach(t, ep, func([]byte) {})
+		mustAttach(t, ep, link.FrameFunc(func([]byte) {}))
 		eps = append(eps, ep)
 	}
 	for _, ep := range eps {
@@ -801,7 +801,7 @@ func TestConcurrentWriters(t *testing.T) {
 	for r := range writers {
 		eps[r] = lan.NewEndpoint(fmt.Sprint("w", r), memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, 2, byte(r)}})
 		next[r] = make([]int, writers)
-		mustAttach(t, eps[r], func(f []byte) {
+		mustAttach(t, eps[r], link.FrameFunc(func(f []byte) {
 			w, seq := int(f[11]), int(binary.BigEndian.Uint32(f[14:]))
 			if w == r {
 				t.Errorf("%d received its own frame", r)
@@ -811,7 +811,7 @@ func TestConcurrentWriters(t *testing.T) {
 			}
 			next[r][w] = seq + 1
 			counts[r].Add(1)
-		})
+		}))
 	}
 	for _, ep := range eps {
 		mustFilter(t, ep, groupA)
@@ -869,8 +869,8 @@ func TestDeliveryDoesNotAllocate(t *testing.T) {
 			b := lan.NewEndpoint("b", memlan.EndpointConfig{MAC: macB})
 			c := lan.NewEndpoint("c", memlan.EndpointConfig{MAC: macC})
 			got := make(chan byte, 1)
-			mustAttach(t, b, func(f []byte) { got <- f[14] })
-			mustAttach(t, c, func([]byte) {})
+			mustAttach(t, b, link.FrameFunc(func(f []byte) { got <- f[14] }))
+			mustAttach(t, c, link.FrameFunc(func([]byte) {}))
 			mustFilter(t, b, groupA)
 			mustFilter(t, c, groupB)
 			lan.Capture(func(string, []byte) {})

@@ -220,6 +220,7 @@ const readBufSize = 65536 + 64
 func (e *Endpoint) readLoop(h link.Handler, done chan struct{}) {
 	defer close(done)
 	buf := make([]byte, readBufSize)
+	batch := make([][]byte, 1)
 	backoff := time.Duration(0)
 	for {
 		n, err := e.file.Read(buf)
@@ -247,7 +248,8 @@ func (e *Endpoint) readLoop(h link.Handler, done chan struct{}) {
 		if e.closed.Load() {
 			return
 		}
-		h(frame)
+		batch[0] = frame
+		h.HandleFrames(batch)
 	}
 }
 

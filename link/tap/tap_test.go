@@ -42,12 +42,12 @@ func frame(dst, src wire.MAC, payload string) []byte {
 
 func collector() (link.Handler, chan string) {
 	ch := make(chan string, 64)
-	return func(f []byte) {
+	return link.FrameFunc(func(f []byte) {
 		if len(f) < 14 || binary.BigEndian.Uint16(f[12:14]) != testEtherType {
 			return
 		}
 		ch <- string(bytes.TrimRight(f[14:], "\x00"))
-	}, ch
+	}), ch
 }
 
 func expect(t *testing.T, ch chan string, want string) {
@@ -252,7 +252,7 @@ func TestTapCreateAndErrors(t *testing.T) {
 		t.Fatalf("kernel-chosen name %q", name)
 	}
 	ns.MustRun(t, "ip", "link", "show", "dev", name)
-	if err := ep.Attach(func([]byte) {}); err != nil {
+	if err := ep.Attach(link.FrameFunc(func([]byte) {})); err != nil {
 		t.Fatal(err)
 	}
 	if err := ep.Close(); err != nil {
