@@ -22,13 +22,13 @@ func (e Ethernet) VLANID() uint16 { return e.VLANTag & 0x0fff }
 // The FCS is not expected. It does not allocate.
 func ParseEthernet(b []byte) (Ethernet, error) {
 	if len(b) < EthernetHeaderLen {
-		return Ethernet{}, perr("ethernet", "header", ErrTruncated, "shorter than 14 bytes")
+		return Ethernet{}, peEthernetHeaderTruncated
 	}
 	e := Ethernet{Dst: MAC(b[0:6]), Src: MAC(b[6:12]), EtherType: binary.BigEndian.Uint16(b[12:])}
 	off := EthernetHeaderLen
 	if e.EtherType == EtherTypeVLAN {
 		if len(b) < EthernetHeaderLen+VLANTagLen {
-			return Ethernet{}, perr("ethernet", "802.1Q tag", ErrTruncated, "shorter than 18 bytes")
+			return Ethernet{}, peEthernet8021QTagTruncated
 		}
 		e.HasVLAN = true
 		e.VLANTag = binary.BigEndian.Uint16(b[14:])
@@ -36,7 +36,7 @@ func ParseEthernet(b []byte) (Ethernet, error) {
 		off += VLANTagLen
 	}
 	if e.EtherType < 0x0600 {
-		return Ethernet{}, perr("ethernet", "ethertype", ErrUnsupported, "802.3 length field, not an EtherType")
+		return Ethernet{}, peEthernetEthertypeUnsupported
 	}
 	e.Payload = b[off:]
 	return e, nil

@@ -23,13 +23,13 @@ func ICMPv6Checksum(src, dst netip.Addr, msg []byte) uint16 {
 // shorter than 4 bytes and ErrChecksum for a mismatch.
 func VerifyICMPv6(src, dst netip.Addr, msg []byte) error {
 	if len(msg) < 4 {
-		return perr("icmpv6", "header", ErrTruncated, "shorter than 4 bytes")
+		return peIcmpv6HeaderTruncated
 	}
 	if !src.Is6() || !dst.Is6() {
-		return perr("icmpv6", "address", ErrMalformed, "pseudo-header addresses are not IPv6")
+		return peIcmpv6AddressMalformed
 	}
 	if Checksum(msg, PseudoHeaderSum(src, dst, ProtoICMPv6, len(msg))) != 0 {
-		return perr("icmpv6", "checksum", ErrChecksum, "")
+		return peIcmpv6ChecksumChecksum
 	}
 	return nil
 }

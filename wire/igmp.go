@@ -96,19 +96,19 @@ func validQueryGroup4(g netip.Addr) bool {
 // ErrUnsupported.
 func ParseIGMP(b []byte) (IGMPMessage, error) {
 	if len(b) < IGMPv12Len {
-		return nil, perr("igmp", "header", ErrTruncated, "shorter than 8 bytes")
+		return nil, peIgmpHeaderTruncated
 	}
 	t := b[0]
 	switch t {
 	case IGMPTypeQuery, IGMPTypeV1Report, IGMPTypeV2Report, IGMPTypeV2Leave, IGMPTypeV3Report:
 	default:
-		return nil, perr("igmp", "type", ErrUnsupported, "unknown IGMP message type")
+		return nil, peIgmpTypeUnsupported
 	}
 	if t == IGMPTypeQuery && len(b) > IGMPv12Len && len(b) < IGMPv3QueryHeaderLen {
-		return nil, perr("igmp", "length", ErrMalformed, "query of 9-11 bytes (RFC 9776 §7.1)")
+		return nil, peIgmpLengthMalformed
 	}
 	if Checksum(b, 0) != 0 {
-		return nil, perr("igmp", "checksum", ErrChecksum, "")
+		return nil, peIgmpChecksumChecksum
 	}
 	switch {
 	case t == IGMPTypeQuery && len(b) >= IGMPv3QueryHeaderLen:
@@ -118,7 +118,7 @@ func ParseIGMP(b []byte) (IGMPMessage, error) {
 	}
 	m := IGMPv12{Type: t, MaxRespTime: b[1], Group: netip.AddrFrom4([4]byte(b[4:8]))}
 	if t == IGMPTypeQuery && !validQueryGroup4(m.Group) || t != IGMPTypeQuery && !m.Group.IsMulticast() {
-		return nil, perr("igmp", "group address", ErrMalformed, "group is not a multicast address")
+		return nil, peIgmpGroupAddressMalformed
 	}
 	return m, nil
 }
@@ -132,11 +132,11 @@ func parseIGMPv3Query(b []byte) (IGMPMessage, error) {
 		QQIC:               b[9],
 	}
 	if !validQueryGroup4(q.Group) {
-		return nil, perr("igmp", "group address", ErrMalformed, "query group is neither 0.0.0.0 nor multicast")
+		return nil, peIgmpGroupAddressMalformed2
 	}
 	n := int(binary.BigEndian.Uint16(b[10:]))
 	if IGMPv3QueryHeaderLen+4*n > len(b) {
-		return nil, perr("igmp", "number of sources", ErrTruncated, "source count exceeds message length")
+		return nil, peIgmpNumberOfSourcesTruncated
 	}
 	if n > 0 {
 		q.Sources = make([]netip.Addr, n)

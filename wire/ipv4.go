@@ -58,15 +58,15 @@ func walkIPv4Options(opts []byte) (ra bool, err error) {
 			i++
 		default:
 			if i+1 >= len(opts) {
-				return ra, perr("ipv4", "option length", ErrMalformed, "option type without length octet")
+				return ra, peIpv4OptionLengthMalformed
 			}
 			l := int(opts[i+1])
 			if l < 2 || i+l > len(opts) {
-				return ra, perr("ipv4", "option length", ErrMalformed, "option length out of range")
+				return ra, peIpv4OptionLengthMalformed2
 			}
 			if t == ipv4OptRouterAlert {
 				if l != 4 {
-					return ra, perr("ipv4", "router alert", ErrMalformed, "router alert option length is not 4 (RFC 2113)")
+					return ra, peIpv4RouterAlertMalformed
 				}
 				ra = true
 			}
@@ -82,27 +82,27 @@ func walkIPv4Options(opts []byte) (ra bool, err error) {
 // header checksum, and the option encoding. It does not reassemble.
 func ParseIPv4(b []byte) (IPv4, error) {
 	if len(b) < IPv4HeaderLen {
-		return IPv4{}, perr("ipv4", "header", ErrTruncated, "shorter than 20 bytes")
+		return IPv4{}, peIpv4HeaderTruncated
 	}
 	if b[0]>>4 != 4 {
-		return IPv4{}, perr("ipv4", "version", ErrMalformed, "version is not 4")
+		return IPv4{}, peIpv4VersionMalformed
 	}
 	ihl := int(b[0]&0x0f) * 4
 	if ihl < IPv4HeaderLen {
-		return IPv4{}, perr("ipv4", "IHL", ErrMalformed, "IHL below 5")
+		return IPv4{}, peIpv4IHLMalformed
 	}
 	if len(b) < ihl {
-		return IPv4{}, perr("ipv4", "options", ErrTruncated, "shorter than IHL")
+		return IPv4{}, peIpv4OptionsTruncated
 	}
 	total := int(binary.BigEndian.Uint16(b[2:]))
 	if total < ihl {
-		return IPv4{}, perr("ipv4", "total length", ErrMalformed, "total length below header length")
+		return IPv4{}, peIpv4TotalLengthMalformed
 	}
 	if total > len(b) {
-		return IPv4{}, perr("ipv4", "total length", ErrTruncated, "total length beyond end of packet")
+		return IPv4{}, peIpv4TotalLengthTruncated
 	}
 	if Checksum(b[:ihl], 0) != 0 {
-		return IPv4{}, perr("ipv4", "header checksum", ErrChecksum, "")
+		return IPv4{}, peIpv4HeaderChecksumChecksum
 	}
 	opts := b[IPv4HeaderLen:ihl:ihl]
 	ra, err := walkIPv4Options(opts)

@@ -57,24 +57,24 @@ func walkIPv6Options(opts []byte, hbh bool) (ra bool, raVal uint16, err error) {
 			continue
 		}
 		if i+2 > len(opts) {
-			return false, 0, perr("ipv6", "option length", ErrMalformed, "option type without length octet")
+			return false, 0, peIpv6OptionLengthMalformed
 		}
 		l := int(opts[i+1])
 		if i+2+l > len(opts) {
-			return false, 0, perr("ipv6", "option length", ErrMalformed, "option data beyond end of header")
+			return false, 0, peIpv6OptionLengthMalformed2
 		}
 		switch {
 		case t == ipv6OptPadN:
 		case t == ipv6OptRouterAlert && hbh:
 			if l != 2 {
-				return false, 0, perr("ipv6", "router alert", ErrMalformed, "router alert option length is not 2 (RFC 2711)")
+				return false, 0, peIpv6RouterAlertMalformed
 			}
 			if ra {
-				return false, 0, perr("ipv6", "router alert", ErrMalformed, "duplicate router alert option")
+				return false, 0, peIpv6RouterAlertMalformed2
 			}
 			ra, raVal = true, binary.BigEndian.Uint16(opts[i+2:])
 		case t>>6 != 0:
-			return false, 0, perr("ipv6", "option type", ErrUnsupported, "unrecognized option that requires discarding the packet")
+			return false, 0, peIpv6OptionTypeUnsupported
 		}
 		i += 2 + l
 	}
@@ -90,15 +90,15 @@ func walkIPv6Options(opts []byte, hbh bool) (ra bool, raVal uint16, err error) {
 // Routing headers are skipped without processing segments.
 func ParseIPv6(b []byte) (IPv6, error) {
 	if len(b) < IPv6HeaderLen {
-		return IPv6{}, perr("ipv6", "header", ErrTruncated, "shorter than 40 bytes")
+		return IPv6{}, peIpv6HeaderTruncated
 	}
 	if b[0]>>4 != 6 {
-		return IPv6{}, perr("ipv6", "version", ErrMalformed, "version is not 6")
+		return IPv6{}, peIpv6VersionMalformed
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:]))
 	end := IPv6HeaderLen + plen
 	if end > len(b) {
-		return IPv6{}, perr("ipv6", "payload length", ErrTruncated, "payload length beyond end of packet")
+		return IPv6{}, peIpv6PayloadLengthTruncated
 	}
 	vtf := binary.BigEndian.Uint32(b)
 	h := IPv6{
@@ -114,14 +114,14 @@ func ParseIPv6(b []byte) (IPv6, error) {
 		switch nh {
 		case ProtoHopByHop, ProtoRouting, ProtoDestOptions:
 			if nh == ProtoHopByHop && off != IPv6HeaderLen {
-				return IPv6{}, perr("ipv6", "hop-by-hop", ErrMalformed, "hop-by-hop header is not first (RFC 8200 §4.1)")
+				return IPv6{}, peIpv6HopByHopMalformed
 			}
 			if end-off < 8 {
-				return IPv6{}, perr("ipv6", "extension header", ErrTruncated, "extension header beyond payload length")
+				return IPv6{}, peIpv6ExtensionHeaderTruncated
 			}
 			l := (int(b[off+1]) + 1) * 8
 			if end-off < l {
-				return IPv6{}, perr("ipv6", "extension header length", ErrTruncated, "extension header beyond payload length")
+				return IPv6{}, peIpv6ExtensionHeaderLengthTruncated
 			}
 			if nh != ProtoRouting {
 				ra, v, err := walkIPv6Options(b[off+2:off+l], nh == ProtoHopByHop)
@@ -136,7 +136,7 @@ func ParseIPv6(b []byte) (IPv6, error) {
 			off += l
 		case ProtoFragment:
 			if end-off < 8 {
-				return IPv6{}, perr("ipv6", "fragment", ErrTruncated, "fragment header beyond payload length")
+				return IPv6{}, peIpv6FragmentTruncated
 			}
 			h.Fragment = true
 			h.NextHeader = nh

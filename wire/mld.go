@@ -94,13 +94,13 @@ func validQueryGroup6(g netip.Addr) bool {
 // multicast (or :: in queries). Other ICMPv6 types return ErrUnsupported.
 func ParseMLD(b []byte) (MLDMessage, error) {
 	if len(b) < 4 {
-		return nil, perr("mld", "header", ErrTruncated, "shorter than 4 bytes")
+		return nil, peMldHeaderTruncated
 	}
 	t := b[0]
 	switch t {
 	case MLDTypeV2Report:
 		if len(b) < MLDv2ReportHeaderLen {
-			return nil, perr("mld", "header", ErrTruncated, "report shorter than 8 bytes")
+			return nil, peMldHeaderTruncated2
 		}
 		n := int(binary.BigEndian.Uint16(b[6:]))
 		recs, _, err := parseRecords("mld", b[MLDv2ReportHeaderLen:], n, 16)
@@ -110,20 +110,20 @@ func ParseMLD(b []byte) (MLDMessage, error) {
 		return MLDv2Report{Records: recs}, nil
 	case MLDTypeQuery, MLDTypeV1Report, MLDTypeV1Done:
 	default:
-		return nil, perr("mld", "type", ErrUnsupported, "not an MLD message type")
+		return nil, peMldTypeUnsupported
 	}
 	if len(b) < MLDv1Len {
-		return nil, perr("mld", "header", ErrTruncated, "shorter than 24 bytes")
+		return nil, peMldHeaderTruncated3
 	}
 	if t == MLDTypeQuery && len(b) > MLDv1Len {
 		if len(b) < MLDv2QueryHeaderLen {
-			return nil, perr("mld", "length", ErrMalformed, "query of 25-27 bytes (RFC 9777 §8.1)")
+			return nil, peMldLengthMalformed
 		}
 		return parseMLDv2Query(b)
 	}
 	m := MLDv1{Type: t, MaxRespDelay: binary.BigEndian.Uint16(b[4:]), Group: netip.AddrFrom16([16]byte(b[8:24]))}
 	if t == MLDTypeQuery && !validQueryGroup6(m.Group) || t != MLDTypeQuery && !isMcast6(m.Group) {
-		return nil, perr("mld", "multicast address", ErrMalformed, "group is not a multicast address")
+		return nil, peMldMulticastAddressMalformed
 	}
 	return m, nil
 }
@@ -137,11 +137,11 @@ func parseMLDv2Query(b []byte) (MLDMessage, error) {
 		QQIC:               b[25],
 	}
 	if !validQueryGroup6(q.Group) {
-		return nil, perr("mld", "multicast address", ErrMalformed, "query group is neither :: nor multicast")
+		return nil, peMldMulticastAddressMalformed2
 	}
 	n := int(binary.BigEndian.Uint16(b[26:]))
 	if MLDv2QueryHeaderLen+16*n > len(b) {
-		return nil, perr("mld", "number of sources", ErrTruncated, "source count exceeds message length")
+		return nil, peMldNumberOfSourcesTruncated
 	}
 	if n > 0 {
 		q.Sources = make([]netip.Addr, n)

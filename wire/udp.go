@@ -29,24 +29,24 @@ func sameFamily(src, dst netip.Addr) (v4, ok bool) {
 func ParseUDP(b []byte, src, dst netip.Addr) (UDP, error) {
 	v4, ok := sameFamily(src, dst)
 	if !ok {
-		return UDP{}, perr("udp", "pseudo-header", ErrMalformed, "source and destination are not of one address family")
+		return UDP{}, peUdpPseudoHeaderMalformed
 	}
 	if len(b) < UDPHeaderLen {
-		return UDP{}, perr("udp", "header", ErrTruncated, "shorter than 8 bytes")
+		return UDP{}, peUdpHeaderTruncated
 	}
 	l := int(binary.BigEndian.Uint16(b[4:]))
 	if l < UDPHeaderLen {
-		return UDP{}, perr("udp", "length", ErrMalformed, "length below 8")
+		return UDP{}, peUdpLengthMalformed
 	}
 	if l > len(b) {
-		return UDP{}, perr("udp", "length", ErrTruncated, "length beyond end of packet")
+		return UDP{}, peUdpLengthTruncated
 	}
 	if binary.BigEndian.Uint16(b[6:]) == 0 {
 		if !v4 {
-			return UDP{}, perr("udp", "checksum", ErrChecksum, "zero checksum over IPv6")
+			return UDP{}, peUdpChecksumChecksum
 		}
 	} else if Checksum(b[:l], PseudoHeaderSum(src, dst, ProtoUDP, l)) != 0 {
-		return UDP{}, perr("udp", "checksum", ErrChecksum, "")
+		return UDP{}, peUdpChecksumChecksum2
 	}
 	return UDP{
 		SrcPort: binary.BigEndian.Uint16(b[0:]),
