@@ -1,7 +1,29 @@
 // Package link defines what the stack needs from a network interface: a way
 // to send and receive Ethernet frames and a multicast filter the stack
 // programs. Backends live in subpackages: memlan (an in-memory LAN for tests
-// and the demo), afpacket and tap (Linux).
+// and the demo), and on Linux afpacket (an existing interface, through a
+// TPACKET_V3 ring or recvmsg), tap (a TAP device) and tun (a TUN device,
+// presented as an Ethernet link).
+//
+// # The contract
+//
+// An endpoint delivers received frames to its Handler in batches, from one
+// goroutine at a time, in arrival order; a batch holds at most MaxBatch
+// frames, which are valid only during the call. It reports the link's
+// state through the same Handler: the kernel backends once right after
+// Attach and then on every change of carrier or administrative state, and
+// Gone (final) when the interface disappears; after Gone nothing more is
+// delivered and writes fail with an error wrapping ErrGone. WriteFrame
+// never blocks for long: when the transmit queue stays full it returns an
+// error wrapping ErrWouldBlock after a short bounded wait. Backends wrap
+// the sentinel errors below with their context; test them with errors.Is.
+//
+// The kernel backends share one mechanism (the reader goroutine, the
+// software multicast filter behind an atomic pointer, link-state
+// monitoring over rtnetlink, bounded writes, Close that wakes a parked
+// reader) and differ only in their I/O; they count what they do in Stats.
+// A nil *slog.Logger in any backend's options means discard; log records
+// carry the attribute "interface" (and "err" for errors).
 package link
 
 import (
@@ -58,6 +80,10 @@ func (st LinkState) String() string {
 	return "down"
 }
 
+// MaxBatch is the largest number of frames the endpoints of this module
+// hand to Handler.HandleFrames in one call.
+const MaxBatch = 128
+
 // FrameFunc is a Handler that calls f for each frame of a batch and
 // ignores link-state changes. Tests and simple consumers use it.
 type FrameFunc func(frame []byte)
@@ -71,6 +97,38 @@ func (f FrameFunc) HandleFrames(frames [][]byte) {
 
 // HandleLinkState does nothing.
 func (FrameFunc) HandleLinkState(LinkState) {}
+
+// Stats counts what a kernel endpoint (afpacket, tap, tun) did. Every
+// frame read from the kernel ends up in exactly one of RxFrames,
+// RxFiltered and RxInvalid; every WriteFrame call that got past the
+// argument checks in exactly one of TxFrames, TxWouldBlock and TxErrors.
+type Stats struct {
+	// RxFrames counts frames handed to the handler, in RxBatches calls.
+	RxFrames  uint64
+	RxBatches uint64
+	// RxFiltered counts multicast frames the software filter dropped
+	// (addresses not in the filter the stack programmed).
+	RxFiltered uint64
+	// RxInvalid counts frames dropped as unusable: shorter than an
+	// Ethernet header or, on a TUN device, not an IPv4 or IPv6 packet.
+	RxInvalid uint64
+	// RxErrors counts failed reads (each is logged).
+	RxErrors uint64
+	// RxKernelDrops counts frames the kernel dropped because the
+	// endpoint's ring or socket queue was full, where it reports them
+	// (afpacket).
+	RxKernelDrops uint64
+	// TxFrames counts frames transmitted; TxWaits how many of them found
+	// the transmit queue full at first and went out within the bounded
+	// wait.
+	TxFrames uint64
+	TxWaits  uint64
+	// TxWouldBlock counts frames not sent because the transmit queue
+	// stayed full for the whole bounded wait (ErrWouldBlock).
+	TxWouldBlock uint64
+	// TxErrors counts frames not sent for any other reason.
+	TxErrors uint64
+}
 
 // Indexed is implemented by endpoints on a kernel interface. Index returns
 // the kernel's interface index (ifindex); the stack uses it as the
@@ -150,6 +208,14 @@ func (f *ExactFilter) Set(addrs []wire.MAC) FilterStatus {
 	f.all = len(f.addrs) > f.Capacity
 	if f.all {
 		f.addrs = nil
+		return FilterStatus{AllMulticast: true}
+	}
+	return FilterStatus{Exact: len(f.addrs)}
+}
+
+// Status returns what the filter holds, as Set reported it.
+func (f *ExactFilter) Status() FilterStatus {
+	if f.all {
 		return FilterStatus{AllMulticast: true}
 	}
 	return FilterStatus{Exact: len(f.addrs)}

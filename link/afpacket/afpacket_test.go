@@ -111,7 +111,7 @@ func open(t *testing.T, ns *netns.NS, ifname string, opts afpacket.Options) *afp
 func readerRunning() bool {
 	buf := make([]byte, 1<<20)
 	n := runtime.Stack(buf, true)
-	return bytes.Contains(buf[:n], []byte("afpacket.(*Endpoint).readLoop"))
+	return bytes.Contains(buf[:n], []byte("core.(*Core).run"))
 }
 
 func waitNoReader(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mcstack/mcstack/link/internal/core"
 	"github.com/mcstack/mcstack/wire"
 )
 
@@ -57,20 +58,25 @@ func parseAuxdata(oob []byte) auxdata {
 	return auxdata{}
 }
 
-// receiver reads frames with recvmsg(2) on the raw socket so that the
-// PACKET_AUXDATA control message comes along (packet.Conn.ReadFrom uses
-// recvfrom(2) and drops it). All its buffers, the msghdr and the callback
-// handed to syscall.RawConn.Read are allocated once, so a read does not
-// allocate. It is used by the read goroutine only.
+// readBufSize covers any frame the kernel can hand an AF_PACKET socket,
+// including GRO-merged ones larger than the MTU.
+const readBufSize = 65536 + 64
+
+// receiver is the recvmsg(2) path: a core.FrameReader that reads one frame
+// per call on the raw socket so that the PACKET_AUXDATA control message
+// comes along (packet.Conn.ReadFrom uses recvfrom(2) and drops it). Its
+// msghdr, control buffer and the callback handed to syscall.RawConn.Control
+// are allocated once, so a read does not allocate. It is used by the
+// reader goroutine only.
 type receiver struct {
 	rc  syscall.RawConn
-	buf []byte
+	buf []byte // where the current read goes (set by ReadFrame)
 	oob []byte
 	iov unix.Iovec
 	msg unix.Msghdr
 	// fn is r.recvmsg as a func value, made once (a method value
 	// allocates each time it is taken).
-	fn func(fd uintptr) bool
+	fn func(fd uintptr)
 	// Results of the last recvmsg call.
 	n     int
 	oobn  int
@@ -81,52 +87,60 @@ type receiver struct {
 func newReceiver(rc syscall.RawConn) *receiver {
 	r := &receiver{
 		rc:  rc,
-		buf: make([]byte, readBufSize),
 		oob: make([]byte, unix.CmsgSpace(sizeofTpacketAuxdata)),
 	}
 	r.fn = r.recvmsg
 	return r
 }
 
-// recvmsg is the syscall.RawConn.Read callback: one non-blocking recvmsg(2)
-// into r.buf and r.oob, with no source address (msg_name NULL, which also
-// spares the sockaddr conversion unix.Recvmsg allocates for). It returns
-// false on EAGAIN so that the runtime poller waits for the socket.
-func (r *receiver) recvmsg(fd uintptr) bool {
+// recvmsg is the syscall.RawConn.Control callback: one non-blocking
+// recvmsg(2) into r.buf and r.oob, with no source address (msg_name NULL,
+// which also spares the sockaddr conversion unix.Recvmsg allocates for).
+func (r *receiver) recvmsg(fd uintptr) {
 	r.iov.Base = &r.buf[0]
 	r.iov.SetLen(len(r.buf))
 	r.msg = unix.Msghdr{Iov: &r.iov, Control: &r.oob[0]}
 	r.msg.SetIovlen(1)
 	r.msg.SetControllen(len(r.oob))
 	for {
-		n, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
-		switch e {
-		case 0:
-			r.n, r.oobn, r.flags, r.errno = int(n), int(r.msg.Controllen), int(r.msg.Flags), 0
-			return true
-		case unix.EINTR:
+		n, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), unix.MSG_DONTWAIT)
+		if e == unix.EINTR {
 			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			r.n, r.oobn, r.flags, r.errno = 0, 0, 0, e
-			return true
 		}
+		if e != 0 {
+			r.n, r.oobn, r.flags, r.errno = 0, 0, 0, e
+			return
+		}
+		r.n, r.oobn, r.flags, r.errno = int(n), int(r.msg.Controllen), int(r.msg.Flags), 0
+		return
 	}
 }
 
-// read blocks until a frame arrives and returns it (aliasing the receive
-// buffer, valid until the next read), its auxiliary data, and whether it was
-// truncated to the buffer. err is the poller's error (the socket was
-// closed) or the recvmsg errno.
-func (r *receiver) read() (frame []byte, aux auxdata, truncated bool, err error) {
-	if err := r.rc.Read(r.fn); err != nil {
-		return nil, auxdata{}, false, err
+// ReadFrame implements core.FrameReader: it reads one frame into buf,
+// offers it to b, and completes its checksum when the kernel reported it
+// partial (unless it was truncated to the buffer).
+func (r *receiver) ReadFrame(buf []byte, b *core.Batch) (int, error) {
+	r.buf = buf
+	err := r.rc.Control(r.fn)
+	r.buf = nil
+	if err != nil {
+		return 0, err
 	}
-	if r.errno != 0 {
-		return nil, auxdata{}, false, r.errno
+	switch r.errno {
+	case 0:
+	case unix.EAGAIN:
+		return 0, core.ErrAgain
+	default:
+		return 0, core.ReadError("recvmsg", r.errno)
 	}
-	return r.buf[:r.n], parseAuxdata(r.oob[:r.oobn]), r.flags&unix.MSG_TRUNC != 0, nil
+	frame := buf[:r.n]
+	if !b.Offer(frame) {
+		return 0, nil
+	}
+	if parseAuxdata(r.oob[:r.oobn]).status&unix.TP_STATUS_CSUMNOTREADY != 0 && r.flags&unix.MSG_TRUNC == 0 {
+		completeChecksum(frame)
+	}
+	return r.n, nil
 }
 
 // completeChecksum finishes the transport checksum of a frame the kernel

@@ -65,7 +65,7 @@ func expect(t *testing.T, ch chan string, want string) {
 func readerRunning() bool {
 	buf := make([]byte, 1<<20)
 	n := runtime.Stack(buf, true)
-	return bytes.Contains(buf[:n], []byte("tap.(*Endpoint).readLoop"))
+	return bytes.Contains(buf[:n], []byte("core.(*Core).run"))
 }
 
 func openIn(ns *netns.NS, name string, opts tap.Options) (*tap.Endpoint, error) {
@@ -219,6 +219,10 @@ func TestTapOnBridge(t *testing.T) {
 	}
 	if err := ep.Close(); !errors.Is(err, link.ErrClosed) {
 		t.Fatalf("second Close: %v", err)
+	}
+	// The afpacket peer runs the same reader code: close it too.
+	if err := peer.Close(); err != nil {
+		t.Fatal(err)
 	}
 	deadline = time.Now().Add(2 * time.Second)
 	for readerRunning() {
