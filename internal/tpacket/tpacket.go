@@ -352,10 +352,8 @@ func (it *Iter) Reset(b Block) {
 		it.err = fmt.Errorf("%w: %d bytes, shorter than the block header", ErrMalformed, len(b))
 		return
 	}
-	if v := binary.NativeEndian.Uint32(b[offBlockVersion:]); v != unix.TPACKET_V3+1 && v != 1 && v != unix.TPACKET_V3 {
-		// The kernel writes TPACKET_V3's block version as 1
-		// (TPACKET_BLOCK_DESC version field holds TPACKET_V1-style
-		// header version 1); accept the values it has used.
+	if v := binary.NativeEndian.Uint32(b[offBlockVersion:]); v != unix.TPACKET_V3 {
+		// The kernel stamps each block with the socket's version.
 		it.err = fmt.Errorf("%w: block descriptor version %d", ErrMalformed, v)
 		return
 	}
