@@ -130,10 +130,28 @@ func maddrLinks(t *testing.T, ns *netns.NS, ifname string) string {
 	return ns.MustRun(t, "ip", "maddr", "show", "dev", ifname)
 }
 
-func TestExchangeFilterAndClose(t *testing.T) {
+// modes are the receive modes every behaviour test runs in.
+var modes = []afpacket.Mode{afpacket.ModeRing, afpacket.ModeRecvmsg}
+
+// forEachMode runs test once per receive mode.
+func forEachMode(t *testing.T, test func(t *testing.T, mode afpacket.Mode)) {
+	for _, m := range modes {
+		t.Run(m.String(), func(t *testing.T) { test(t, m) })
+	}
+}
+
+func TestExchangeFilterAndClose(t *testing.T) { forEachMode(t, testExchangeFilterAndClose) }
+
+func testExchangeFilterAndClose(t *testing.T, mode afpacket.Mode) {
 	p := newPair(t)
-	epA := open(t, p.a, p.va, afpacket.Options{FilterCapacity: 2})
-	epB := open(t, p.b, p.vb, afpacket.Options{})
+	epA := open(t, p.a, p.va, afpacket.Options{Mode: mode, FilterCapacity: 2})
+	epB := open(t, p.b, p.vb, afpacket.Options{Mode: mode})
+	if epA.Mode() != mode || epB.Mode() != mode {
+		t.Fatalf("Mode() = %v, %v, want %v", epA.Mode(), epB.Mode(), mode)
+	}
+	if ifi := p.a.MustRun(t, "cat", "/sys/class/net/"+p.va+"/ifindex"); strings.TrimSpace(ifi) != fmt.Sprint(epA.Index()) {
+		t.Fatalf("Index() = %d, kernel ifindex %s", epA.Index(), ifi)
+	}
 	if epA.Name() != p.va || epA.MTU() != 1500 || epA.HardwareAddr() == (wire.MAC{}) {
 		t.Fatalf("name %q mtu %d mac %v", epA.Name(), epA.MTU(), epA.HardwareAddr())
 	}
@@ -391,7 +409,9 @@ func udpChecker(port uint16) (link.Handler, chan udpResult) {
 // pseudo-header sum in the UDP checksum field (TP_STATUS_CSUMNOTREADY). The
 // endpoint must complete the checksum before the handler sees the frame
 // (interop/FINDINGS.md section 1: the stack counted them as bad_udp).
-func TestKernelSenderChecksumOffload(t *testing.T) {
+func TestKernelSenderChecksumOffload(t *testing.T) { forEachMode(t, testKernelSenderChecksumOffload) }
+
+func testKernelSenderChecksumOffload(t *testing.T, mode afpacket.Mode) {
 	p := newPair(t)
 	const port = 5000
 	group4 := netip.MustParseAddr("239.1.2.3")
@@ -415,7 +435,7 @@ func TestKernelSenderChecksumOffload(t *testing.T) {
 		t.Fatalf("no IPv6 link-local address on %s in A:\n%s", p.va, l)
 	}
 
-	ep := open(t, p.b, p.vb, afpacket.Options{})
+	ep := open(t, p.b, p.vb, afpacket.Options{Mode: mode})
 	h, ch := udpChecker(port)
 	if err := ep.Attach(h); err != nil {
 		t.Fatal(err)
