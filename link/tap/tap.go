@@ -81,11 +81,6 @@ type Options struct {
 	// send buffer before failing with link.ErrWouldBlock. Zero means
 	// DefaultWriteTimeout; negative is an error.
 	WriteTimeout time.Duration
-	// SendBuffer sets the device's send buffer (TUNSETSNDBUF) in bytes:
-	// how much of what the endpoint wrote may be queued in the kernel
-	// before writes would block. Zero keeps the kernel's default
-	// (unlimited).
-	SendBuffer int
 	// Logger receives diagnostics; nil means discard.
 	Logger *slog.Logger
 }
@@ -113,8 +108,6 @@ func Open(name string, opts Options) (*Endpoint, error) {
 		return nil, fmt.Errorf("tap: open %s: negative FilterCapacity %d", name, opts.FilterCapacity)
 	case opts.WriteTimeout < 0:
 		return nil, fmt.Errorf("tap: open %s: negative WriteTimeout %v", name, opts.WriteTimeout)
-	case opts.SendBuffer < 0:
-		return nil, fmt.Errorf("tap: open %s: negative SendBuffer %d", name, opts.SendBuffer)
 	case opts.MAC != (wire.MAC{}) && opts.MAC.IsMulticast():
 		return nil, fmt.Errorf("tap: open %s: MAC %v is a multicast address", name, opts.MAC)
 	}
@@ -128,12 +121,6 @@ func Open(name string, opts Options) (*Endpoint, error) {
 	dev, err := tundev.Open(name, unix.IFF_TAP)
 	if err != nil {
 		return nil, fmt.Errorf("tap: open %q: %w", name, err)
-	}
-	if opts.SendBuffer > 0 {
-		if err := dev.SetSendBuffer(opts.SendBuffer); err != nil {
-			dev.Close()
-			return nil, fmt.Errorf("tap: open %s: %w", dev.Name, err)
-		}
 	}
 	c, err := core.New(core.Config{
 		Backend:         "tap",

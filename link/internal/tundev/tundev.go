@@ -116,22 +116,6 @@ func Open(name string, kind uint16) (*Device, error) {
 // Conn returns the descriptor, for polling.
 func (d *Device) Conn() syscall.RawConn { return d.rc }
 
-// SetSendBuffer sets the device's send buffer (TUNSETSNDBUF) in bytes:
-// how much the program's writes may have in flight in the kernel before
-// a write would block.
-func (d *Device) SetSendBuffer(n int) error {
-	var ierr error
-	if err := d.rc.Control(func(fd uintptr) {
-		ierr = unix.IoctlSetPointerInt(int(fd), unix.TUNSETSNDBUF, n)
-	}); err != nil {
-		return err
-	}
-	if ierr != nil {
-		return fmt.Errorf("TUNSETSNDBUF: %w", ierr)
-	}
-	return nil
-}
-
 // Read reads one packet into buf without blocking, for the reader
 // goroutine only. It returns core.ErrAgain when nothing is queued, an
 // error wrapping link.ErrGone when the device was deleted (EBADFD).
