@@ -226,7 +226,7 @@ func mapsEqual(a, b map[string]int) bool {
 // the real backends: that is an interface problem, exit 3, with or without
 // privileges.
 func TestInterfaceErrorExitThree(t *testing.T) {
-	for _, backend := range []string{"afpacket", "tap"} {
+	for _, backend := range []string{"afpacket", "tap", "tun"} {
 		code, _, errOut := runCmd(t, context.Background(), "recv", "-backend", backend, "-i", "mcnoexist0/x",
 			"-a", "192.0.2.1/24", "-g", "232.1.1.1", "-admin", "off")
 		if code != exitInterface || !strings.Contains(errOut, "mcnoexist0") {

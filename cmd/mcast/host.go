@@ -11,6 +11,7 @@ import (
 	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/link/afpacket"
 	"github.com/mcstack/mcstack/link/tap"
+	"github.com/mcstack/mcstack/link/tun"
 	"github.com/mcstack/mcstack/proto"
 	"github.com/mcstack/mcstack/stack"
 )
@@ -28,9 +29,9 @@ type linkFlags struct {
 }
 
 func (lf *linkFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&lf.iface, "i", "", "`IFACE`: the Linux interface (afpacket) or TAP device (tap) to run the stack on (required)")
+	fs.StringVar(&lf.iface, "i", "", "`IFACE`: the Linux interface (afpacket), TAP device (tap) or TUN device (tun) to run the stack on (required)")
 	fs.Var(&lf.addrs, "a", "`ADDR/PREFIX` of the stack on the link; repeatable, IPv4 and IPv6 (required for each family used)")
-	fs.StringVar(&lf.backend, "backend", "afpacket", "link `backend`: afpacket (an existing interface, needs CAP_NET_RAW) or tap (a TAP device, needs CAP_NET_ADMIN)")
+	fs.StringVar(&lf.backend, "backend", "afpacket", "link `backend`: afpacket (an existing interface, needs CAP_NET_RAW), tap (a TAP device) or tun (a TUN device, an L3 link; both need CAP_NET_ADMIN)")
 	fs.IntVar(&lf.igmp, "igmp", 0, "force IGMP `version` 1, 2 or 3 (0: automatic, starts at 3)")
 	fs.IntVar(&lf.mld, "mld", 0, "force MLD `version` 1 or 2 (0: automatic, starts at 2)")
 	fs.IntVar(&lf.filterCap, "filter-capacity", 0, "exact multicast MAC filter `size` before falling back to all-multicast (0: backend default)")
@@ -42,9 +43,9 @@ func (lf *linkFlags) validate(groups []netip.Addr) error {
 		return usageErr("-i IFACE is required")
 	}
 	switch lf.backend {
-	case "afpacket", "tap":
+	case "afpacket", "tap", "tun":
 	default:
-		return usageErr("-backend %q: want afpacket or tap", lf.backend)
+		return usageErr("-backend %q: want afpacket, tap or tun", lf.backend)
 	}
 	if lf.igmp < 0 || lf.igmp > 3 {
 		return usageErr("-igmp %d: want 1, 2, 3 or 0 (automatic)", lf.igmp)
@@ -96,6 +97,10 @@ func (lf *linkFlags) openEndpoint(log *slog.Logger) (link.Endpoint, error) {
 	case "tap":
 		var t *tap.Endpoint
 		t, err = tap.Open(lf.iface, tap.Options{FilterCapacity: lf.filterCap, Logger: log})
+		ep = t
+	case "tun":
+		var t *tun.Endpoint
+		t, err = tun.Open(lf.iface, tun.Options{FilterCapacity: lf.filterCap, Logger: log})
 		ep = t
 	default:
 		var a *afpacket.Endpoint

@@ -95,7 +95,7 @@ func TestWalkMalformed(t *testing.T) {
 	good := buildBlock(t, 4096, []testFrame{{data: make([]byte, 60)}, {data: make([]byte, 60)}})
 	ne := binary.NativeEndian
 	for name, mutate := range map[string]func(b Block){
-		"blk_len beyond block": func(b Block) { ne.PutUint32(b[offBlkLen:], 5000) },
+		"blk_len beyond block":  func(b Block) { ne.PutUint32(b[offBlkLen:], 5000) },
 		"first frame in header": func(b Block) { ne.PutUint32(b[offFirstPkt:], 8) },
 		"snaplen beyond block":  func(b Block) { ne.PutUint32(b[BlockHeaderLen+offSnaplen:], 4000) },
 		"mac inside header":     func(b Block) { ne.PutUint16(b[BlockHeaderLen+offMac:], 4) },

@@ -12,7 +12,8 @@
 // on the wire, as a NIC applies it when the frame arrives.
 //
 // Each endpoint has a bounded receive queue (Options.QueueLen frames) and one
-// goroutine that calls its handler in arrival order. A frame that finds the
+// goroutine that calls its handler in arrival order, handing it everything
+// that is due at once (up to link.MaxBatch frames per call). A frame that finds the
 // queue full is dropped and counted, as a NIC drops frames when its receive
 // ring overflows. Options.Delay and Options.Jitter hold every frame back
 // before delivery; Options.Loss drops frames at random per receiver. All
@@ -33,6 +34,14 @@
 // Observers registered with LAN.Capture see every frame put on the segment,
 // and LAN.Inject puts a frame on it as if from a host outside the test (a
 // multicast querier, say).
+//
+// Link faults: Endpoint.SetCarrier(false) unplugs an endpoint's cable (it
+// neither sends nor receives; WriteFrame fails with link.ErrLinkDown) and
+// SetCarrier(true) plugs it back; Endpoint.Remove takes it off the LAN for
+// good, as if the device disappeared (link.ErrGone). The handler hears of
+// each change through HandleLinkState, as from a kernel backend: the state
+// right after Attach (up unless the carrier was already off), then every
+// change, and Gone last.
 package memlan
 
 import (
@@ -99,7 +108,7 @@ type Options struct {
 	// holds; a frame that finds it full is dropped and counted. Zero
 	// means DefaultQueueLen.
 	QueueLen int
-	// Logger receives diagnostics; nil means slog.Default().
+	// Logger receives diagnostics; nil means discard.
 	Logger *slog.Logger
 }
 
@@ -134,6 +143,9 @@ type EndpointStats struct {
 	DroppedLoss    uint64 // accepted, but lost to Options.Loss
 	// DroppedDetached counts accepted frames that arrived before Attach.
 	DroppedDetached uint64
+	// DroppedCarrier counts frames that reached the endpoint while its
+	// carrier was off (SetCarrier).
+	DroppedCarrier uint64
 }
 
 // LAN is an in-memory Ethernet segment. Create it with New; its methods are
@@ -179,7 +191,7 @@ func New(opts Options) *LAN {
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	l := &LAN{
 		delay:    opts.Delay,
@@ -187,7 +199,7 @@ func New(opts Options) *LAN {
 		loss:     opts.Loss,
 		seed:     opts.Seed,
 		queueLen: opts.QueueLen,
-		log:      log.With("link", "memlan"),
+		log:      log,
 		epoch:    time.Now(),
 	}
 	l.endpoints.Store(&[]*Endpoint{})
@@ -230,10 +242,11 @@ func (l *LAN) NewEndpoint(name string, cfg EndpointConfig) *Endpoint {
 		maxFrame: cfg.MTU + MaxHeaderLen,
 		capacity: cfg.FilterCapacity,
 		promisc:  cfg.Promiscuous,
-		log:      l.log.With("if", name),
+		log:      l.log.With("interface", name),
 		stop:     make(chan struct{}),
 	}
 	e.filterDelay.Store(int64(cfg.FilterDelay))
+	e.carrier.Store(true)
 	e.filter.Store(&programmedFilter{f: &link.ExactFilter{Capacity: cfg.FilterCapacity}})
 	e.q.slots = make([]slot, l.queueLen)
 	e.q.wake = make(chan struct{}, 1)
@@ -242,7 +255,7 @@ func (l *LAN) NewEndpoint(name string, cfg EndpointConfig) *Endpoint {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		l.log.Warn("endpoint added to a closed LAN", "if", name)
+		l.log.Warn("endpoint added to a closed LAN", "interface", name)
 		e.Close()
 		return e
 	}
@@ -374,8 +387,10 @@ type rxQueue struct {
 	last     time.Duration // latest delivery time queued, for ordering
 	attached bool
 	closed   bool
-	rng      *rand.Rand
-	wake     chan struct{} // capacity 1: "the queue may be non-empty"
+	// states are link-state changes not yet handed to the handler.
+	states []link.LinkState
+	rng    *rand.Rand
+	wake   chan struct{} // capacity 1: "the queue may be non-empty"
 }
 
 // Endpoint is one station on a LAN; it implements link.Endpoint. Create it
@@ -405,12 +420,17 @@ type Endpoint struct {
 	q rxQueue
 
 	closed    atomic.Bool
+	carrier   atomic.Bool // cable plugged in (SetCarrier)
+	removed   atomic.Bool // Remove was called
 	closeOnce sync.Once
-	stop      chan struct{} // closed by Close
-	done      chan struct{} // closed when the delivery goroutine exits; nil before Attach
+	// stateMu serializes SetCarrier and Remove, so that the states they
+	// queue are in the order of the changes; held for a few instructions.
+	stateMu sync.Mutex
+	stop    chan struct{} // closed by Close
+	done    chan struct{} // closed when the delivery goroutine exits; nil before Attach
 
 	stats struct {
-		sent, received, droppedFilter, droppedQueue, droppedLoss, droppedDetached atomic.Uint64
+		sent, received, droppedFilter, droppedQueue, droppedLoss, droppedDetached, droppedCarrier atomic.Uint64
 	}
 }
 
@@ -425,10 +445,12 @@ func (e *Endpoint) MTU() int { return e.mtu }
 // HardwareAddr returns the endpoint's MAC address.
 func (e *Endpoint) HardwareAddr() wire.MAC { return e.mac }
 
-// Attach starts the goroutine that delivers received frames to h, one at a
-// time and in order. The frame passed to h is reused after h returns. Frames
-// that arrived before Attach were dropped (EndpointStats.DroppedDetached).
-// A second call fails with ErrAttached.
+// Attach starts the goroutine that delivers received frames to h in order,
+// in batches of everything due (at most link.MaxBatch frames), and the
+// link's state: first the current one, then every change (SetCarrier,
+// Remove). The frames passed to h are reused after h returns. Frames that
+// arrived before Attach were dropped (EndpointStats.DroppedDetached). A
+// second call fails with ErrAttached.
 func (e *Endpoint) Attach(h link.Handler) error {
 	if h == nil {
 		return fmt.Errorf("memlan: %s: attach: nil handler", e.name)
@@ -442,9 +464,68 @@ func (e *Endpoint) Attach(h link.Handler) error {
 		return fmt.Errorf("memlan: %s: attach: %w", e.name, ErrAttached)
 	}
 	e.q.attached = true
+	e.stateMu.Lock()
+	e.q.states = append(e.q.states[:0], e.state())
+	e.stateMu.Unlock()
 	e.done = make(chan struct{})
 	go e.run(h, e.done)
 	return nil
+}
+
+// state is the endpoint's link state now.
+func (e *Endpoint) state() link.LinkState {
+	if e.removed.Load() {
+		return link.LinkState{Gone: true}
+	}
+	return link.LinkState{Up: e.carrier.Load()}
+}
+
+// SetCarrier plugs the endpoint's cable in (true) or pulls it (false).
+// Without carrier the endpoint receives nothing (frames that reach it are
+// counted in DroppedCarrier) and WriteFrame fails with link.ErrLinkDown;
+// frames already queued are still delivered. The handler is told of each
+// change. Setting the state it already has does nothing.
+func (e *Endpoint) SetCarrier(up bool) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	if e.removed.Load() || e.carrier.Swap(up) == up {
+		return
+	}
+	e.log.Debug("carrier", "up", up)
+	e.queueState(link.LinkState{Up: up})
+}
+
+// Remove takes the endpoint off the LAN for good, as if its device
+// disappeared: frames still queued are dropped, the handler is told Gone
+// and hears nothing more, and WriteFrame fails with link.ErrGone. Close
+// is still needed to release it. Removing twice does nothing.
+func (e *Endpoint) Remove() {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	if e.removed.Swap(true) {
+		return
+	}
+	e.lan.detach(e)
+	e.log.Debug("endpoint removed")
+	e.q.mu.Lock()
+	e.q.n = 0
+	e.q.mu.Unlock()
+	e.queueState(link.LinkState{Gone: true, Err: errors.New("memlan: endpoint removed")})
+}
+
+// queueState hands st to the delivery goroutine (if attached); the caller
+// holds stateMu.
+func (e *Endpoint) queueState(st link.LinkState) {
+	q := &e.q
+	q.mu.Lock()
+	if q.attached && !q.closed {
+		q.states = append(q.states, st)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 // WriteFrame puts a copy of frame on the LAN. frame must hold at least an
@@ -453,6 +534,12 @@ func (e *Endpoint) Attach(h link.Handler) error {
 func (e *Endpoint) WriteFrame(frame []byte) error {
 	if e.closed.Load() {
 		return fmt.Errorf("memlan: %s: write: %w", e.name, link.ErrClosed)
+	}
+	if e.removed.Load() {
+		return fmt.Errorf("memlan: %s: write: %w", e.name, link.ErrGone)
+	}
+	if !e.carrier.Load() {
+		return fmt.Errorf("memlan: %s: write: %w", e.name, link.ErrLinkDown)
 	}
 	if len(frame) < MinFrameLen || len(frame) > e.maxFrame {
 		return fmt.Errorf("memlan: %s: write: %w: %d bytes, want %d..%d", e.name, ErrFrameSize, len(frame), MinFrameLen, e.maxFrame)
@@ -563,6 +650,7 @@ func (e *Endpoint) Stats() EndpointStats {
 		DroppedQueue:    e.stats.droppedQueue.Load(),
 		DroppedLoss:     e.stats.droppedLoss.Load(),
 		DroppedDetached: e.stats.droppedDetached.Load(),
+		DroppedCarrier:  e.stats.droppedCarrier.Load(),
 	}
 }
 
@@ -614,6 +702,11 @@ func (e *Endpoint) enqueue(frame []byte, now time.Duration) {
 	if !q.attached {
 		q.mu.Unlock()
 		e.stats.droppedDetached.Add(1)
+		return
+	}
+	if !e.carrier.Load() {
+		q.mu.Unlock()
+		e.stats.droppedCarrier.Add(1)
 		return
 	}
 	if l.loss > 0 && q.rng.Float64() < l.loss {
@@ -668,15 +761,15 @@ func (e *Endpoint) queueFull() {
 	}
 }
 
-// run delivers queued frames to h until Close.
+// run delivers queued frames and link states to h until Close (or Gone).
 func (e *Endpoint) run(h link.Handler, done chan struct{}) {
 	defer close(done)
 	q := &e.q
 	timer := time.NewTimer(math.MaxInt64)
 	timer.Stop()
 	defer timer.Stop()
-	var used []byte // the buffer last handed to h, to be put back
-	batch := make([][]byte, 1)
+	batch := make([][]byte, 0, link.MaxBatch)
+	var states []link.LinkState
 	for {
 		select {
 		case <-e.stop:
@@ -684,41 +777,64 @@ func (e *Endpoint) run(h link.Handler, done chan struct{}) {
 		default:
 		}
 		q.mu.Lock()
-		if used != nil {
-			q.free = append(q.free, used[:0])
-			used = nil
+		// Give back the buffers of the last batch.
+		for i, b := range batch {
+			q.free = append(q.free, b[:0])
+			batch[i] = nil
 		}
-		if q.n == 0 {
+		batch = batch[:0]
+		if len(q.states) > 0 {
+			states = append(states[:0], q.states...)
+			q.states = q.states[:0]
 			q.mu.Unlock()
+			for _, st := range states {
+				h.HandleLinkState(st)
+				if st.Gone {
+					return
+				}
+			}
+			continue
+		}
+		var wait time.Duration
+		var now time.Duration
+		for q.n > 0 && len(batch) < link.MaxBatch {
+			s := &q.slots[q.head]
+			if s.at > 0 {
+				if now == 0 {
+					now = e.lan.now()
+				}
+				if w := s.at - now; w > 0 {
+					wait = w
+					break
+				}
+			}
+			batch = append(batch, s.buf)
+			s.buf = nil
+			q.head = (q.head + 1) % len(q.slots)
+			q.n--
+		}
+		empty := q.n == 0
+		q.mu.Unlock()
+		if len(batch) > 0 {
+			h.HandleFrames(batch)
+			e.stats.received.Add(uint64(len(batch)))
+			continue
+		}
+		if !empty && wait > 0 {
+			timer.Reset(wait)
 			select {
+			case <-timer.C:
 			case <-q.wake:
+				timer.Stop() // Go 1.23+: no stale tick is left in timer.C
 			case <-e.stop:
 				return
 			}
 			continue
 		}
-		s := &q.slots[q.head]
-		if s.at > 0 {
-			if wait := s.at - e.lan.now(); wait > 0 {
-				q.mu.Unlock()
-				timer.Reset(wait)
-				select {
-				case <-timer.C:
-				case <-e.stop:
-					return
-				}
-				continue
-			}
+		select {
+		case <-q.wake:
+		case <-e.stop:
+			return
 		}
-		frame := s.buf
-		s.buf = nil
-		q.head = (q.head + 1) % len(q.slots)
-		q.n--
-		q.mu.Unlock()
-		batch[0] = frame
-		h.HandleFrames(batch)
-		batch[0] = nil
-		e.stats.received.Add(1)
-		used = frame
 	}
 }

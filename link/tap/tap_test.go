@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -288,5 +289,85 @@ func TestTapCreateAndErrors(t *testing.T) {
 	}
 	if _, err := openIn(ns, "x", tap.Options{MAC: groupA}); err == nil {
 		t.Fatal("multicast MAC accepted")
+	}
+}
+
+// stateHandler records link states.
+type stateHandler struct {
+	link.FrameFunc
+	states chan link.LinkState
+}
+
+func (h stateHandler) HandleLinkState(st link.LinkState) { h.states <- st }
+
+// TestTapLinkState: the TAP's state (down at creation, up once the kernel
+// side is up and a program attached) is reported, a bridge port joining
+// and leaving a bridge is not a removal, and deleting the device is Gone:
+// writes then fail with ErrGone.
+func TestTapLinkState(t *testing.T) {
+	netns.RequireRoot(t)
+	ns := netns.New(t, "mcst")
+	if err := ns.Quiet(); err != nil {
+		t.Fatal(err)
+	}
+	name := netns.UniqueName("mcstap")
+	ep, err := openIn(ns, name, tap.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ep.Close() })
+	if ifi := ns.MustRun(t, "cat", "/sys/class/net/"+name+"/ifindex"); strings.TrimSpace(ifi) != fmt.Sprint(ep.Index()) {
+		t.Fatalf("Index() = %d, kernel ifindex %s", ep.Index(), ifi)
+	}
+	h := stateHandler{FrameFunc: func([]byte) {}, states: make(chan link.LinkState, 64)}
+	if err := ep.Attach(h); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(up, gone bool) {
+		t.Helper()
+		select {
+		case st := <-h.states:
+			if st.Up != up || st.Gone != gone {
+				t.Fatalf("state %v, want up=%v gone=%v", st, up, gone)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no state (want up=%v gone=%v)", up, gone)
+		}
+	}
+	expect(false, false)
+	frame := frame(wire.BroadcastMAC, ep.HardwareAddr(), "x")
+	if err := ep.WriteFrame(frame); !errors.Is(err, link.ErrLinkDown) || !errors.Is(err, tap.ErrInterfaceDown) {
+		t.Fatalf("write while down: %v, want ErrLinkDown", err)
+	}
+	ns.MustRun(t, "ip", "link", "set", name, "up")
+	expect(true, false)
+	br := netns.UniqueName("mcsbr")
+	if err := ns.AddBridge(br, netns.BridgeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns.MustRun(t, "ip", "link", "set", name, "master", br)
+	ns.MustRun(t, "ip", "link", "set", name, "nomaster")
+	ns.MustRun(t, "ip", "link", "set", name, "down")
+	expect(false, false)
+	ns.MustRun(t, "ip", "link", "set", name, "up")
+	expect(true, false)
+	ns.MustRun(t, "ip", "link", "del", name)
+	deadline := time.After(5 * time.Second)
+	for gone := false; !gone; {
+		select {
+		case st := <-h.states:
+			if st.Up {
+				t.Fatalf("up while being deleted: %v", st)
+			}
+			gone = st.Gone
+		case <-deadline:
+			t.Fatal("no Gone after ip link del")
+		}
+	}
+	if err := ep.WriteFrame(frame); !errors.Is(err, link.ErrGone) {
+		t.Fatalf("write after Gone: %v", err)
+	}
+	if err := ep.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

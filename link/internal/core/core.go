@@ -310,9 +310,9 @@ func (c *Core) run(h link.Handler, done chan struct{}) {
 					c.be.Done()
 					return
 				}
-				h.HandleFrames(b.frames)
 				c.stats.rxFrames.Add(uint64(len(b.frames)))
 				c.stats.rxBatches.Add(1)
+				h.HandleFrames(b.frames)
 				clear(b.frames)
 			}
 			c.be.Done()
