@@ -16,7 +16,7 @@ STATICCHECK := $(CURDIR)/.bin/staticcheck
 # Packages with fuzz targets: "pkg:FuzzName" pairs are discovered by grep.
 FUZZ_PKGS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./bench/' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all test deps vet staticcheck race fuzz-short fuzz interop bench demo build
+.PHONY: all test deps vet staticcheck race interop-recvmsg fuzz-short fuzz interop bench demo build
 
 all: build
 
@@ -29,7 +29,7 @@ build:
 deps:
 	@bash scripts/install-test-deps.sh
 
-test: deps vet staticcheck race fuzz-short
+test: deps vet staticcheck race interop-recvmsg fuzz-short
 
 vet:
 	$(GO) vet ./...
@@ -41,6 +41,11 @@ staticcheck:
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# interop-recvmsg reruns the interop suite (run by race on the default
+# TPACKET_V3 ring) on the recvmsg fallback. As a normal user it skips.
+interop-recvmsg:
+	MCSTACK_AFPACKET_MODE=recvmsg $(GO) test -race -count=1 ./interop/...
+
 # fuzz-short runs every fuzz target for SHORTFUZZ executions: a smoke test in CI.
 fuzz-short:
 	@bash scripts/fuzz.sh $(SHORTFUZZ) $(FUZZ_PKGS)
@@ -49,7 +54,8 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME) $(FUZZ_PKGS)
 
 interop: deps
-	$(GO) test -race -count=1 -v -run 'Interop' ./interop/...
+	MCSTACK_AFPACKET_MODE=ring $(GO) test -race -count=1 -v -run 'Interop' ./interop/...
+	MCSTACK_AFPACKET_MODE=recvmsg $(GO) test -race -count=1 -v -run 'Interop' ./interop/...
 
 bench:
 	@bash scripts/bench.sh

@@ -10,7 +10,10 @@
 // The whole run is captured on our bridge port and checked with tshark.
 //
 // The tests need root (namespaces, veths, bridges, raw sockets) and skip
-// with a message otherwise. Run them with `make interop`, or:
+// with a message otherwise. Our stack's AF_PACKET endpoint uses the
+// default receive mode (the TPACKET_V3 ring) unless MCSTACK_AFPACKET_MODE
+// says ring or recvmsg; `make test` and `make interop` run the suite in
+// both. Run them with `make interop`, or:
 //
-//	go test -race -count=1 -v -run Interop ./interop/...
+//	MCSTACK_AFPACKET_MODE=recvmsg go test -race -count=1 -v -run Interop ./interop/...
 package interop

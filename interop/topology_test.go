@@ -183,7 +183,11 @@ func newTopo(t *testing.T, opts topoOptions) *topo {
 		open = func() (link.Endpoint, error) {
 			var ep *afpacket.Endpoint
 			err := tp.stk.Do(func() (err error) {
-				ep, err = afpacket.Open(tp.vStk, afpacket.Options{Logger: testLogger(t)})
+				ep, err = afpacket.Open(tp.vStk, afpacket.Options{Mode: afpacketMode(t), Logger: testLogger(t)})
+				if err == nil && afpacketMode(t) != afpacket.ModeAuto && ep.Mode() != afpacketMode(t) {
+					ep.Close()
+					return fmt.Errorf("afpacket endpoint in mode %v, want %v", ep.Mode(), afpacketMode(t))
+				}
 				return err
 			})
 			return ep, err
@@ -258,6 +262,23 @@ func (tp *topo) linkMAC(ns *netns.NS, ifname string) net.HardwareAddr {
 }
 
 // testLogger sends warnings and errors of the stack and links to the test log.
+// afpacketMode is the AF_PACKET receive mode the suite runs our stack on:
+// $MCSTACK_AFPACKET_MODE (ring or recvmsg), or the default (ModeAuto, the
+// ring). `make interop` runs the suite once in each mode.
+func afpacketMode(t *testing.T) afpacket.Mode {
+	switch m := os.Getenv("MCSTACK_AFPACKET_MODE"); m {
+	case "":
+		return afpacket.ModeAuto
+	case "ring":
+		return afpacket.ModeRing
+	case "recvmsg":
+		return afpacket.ModeRecvmsg
+	default:
+		t.Fatalf("MCSTACK_AFPACKET_MODE=%q: want ring or recvmsg", m)
+	}
+	return afpacket.ModeAuto
+}
+
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
