@@ -94,7 +94,7 @@ func newPair(t *testing.T) pair {
 	return p
 }
 
-func open(t *testing.T, ns *netns.NS, ifname string, opts afpacket.Options) *afpacket.Endpoint {
+func open(t testing.TB, ns *netns.NS, ifname string, opts afpacket.Options) *afpacket.Endpoint {
 	t.Helper()
 	var ep *afpacket.Endpoint
 	if err := ns.Do(func() error {

@@ -258,7 +258,7 @@ func TestOptionErrors(t *testing.T) {
 
 // rawSender opens a plain AF_PACKET socket on ifname in ns, for sending
 // test frames without allocating.
-func rawSender(t *testing.T, ns interface{ Do(func() error) error }, ifname string) int {
+func rawSender(t testing.TB, ns interface{ Do(func() error) error }, ifname string) int {
 	t.Helper()
 	fd := -1
 	if err := ns.Do(func() error {
