@@ -348,15 +348,11 @@ func (d drained) String() string {
 // read deadline would fail ReadMsg even with data queued).
 func drainConn(c *Conn) []drained {
 	var out []drained
-	for {
-		select {
-		case d := <-c.queue:
-			out = append(out, drained{string(d.buf), ControlMessage{Src: d.src, Dst: d.dst, IfIndex: d.ifIndex, TTL: int(d.ttl)}})
-			datagramPool.Put(d)
-		default:
-			return out
-		}
+	for d := c.pop(); d != nil; d = c.pop() {
+		out = append(out, drained{string(d.buf), ControlMessage{Src: d.src, Dst: d.dst, IfIndex: d.ifIndex, TTL: int(d.ttl)}})
+		d.release()
 	}
+	return out
 }
 
 // readOne reads one datagram with a timeout.
