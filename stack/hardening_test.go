@@ -285,7 +285,10 @@ func (e *callLog) Attach(h link.Handler) error {
 	}
 	return err
 }
-func (e *callLog) WriteFrame(f []byte) error { e.note("WriteFrame"); return e.testEndpoint.WriteFrame(f) }
+func (e *callLog) WriteFrame(f []byte) error {
+	e.note("WriteFrame")
+	return e.testEndpoint.WriteFrame(f)
+}
 func (e *callLog) SetMulticastFilter(a []wire.MAC) (link.FilterStatus, error) {
 	e.note("SetMulticastFilter")
 	return e.testEndpoint.SetMulticastFilter(a)
@@ -415,9 +418,12 @@ type checkedEndpoint struct {
 	lc *lockChecker
 }
 
-func (e *checkedEndpoint) Name() string           { e.lc.check("Name"); return e.testEndpoint.Name() }
-func (e *checkedEndpoint) MTU() int               { e.lc.check("MTU"); return e.testEndpoint.MTU() }
-func (e *checkedEndpoint) HardwareAddr() wire.MAC { e.lc.check("HardwareAddr"); return e.testEndpoint.HardwareAddr() }
+func (e *checkedEndpoint) Name() string { e.lc.check("Name"); return e.testEndpoint.Name() }
+func (e *checkedEndpoint) MTU() int     { e.lc.check("MTU"); return e.testEndpoint.MTU() }
+func (e *checkedEndpoint) HardwareAddr() wire.MAC {
+	e.lc.check("HardwareAddr")
+	return e.testEndpoint.HardwareAddr()
+}
 func (e *checkedEndpoint) Attach(h link.Handler) error {
 	e.lc.check("Attach")
 	return e.testEndpoint.Attach(h)
