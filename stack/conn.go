@@ -40,9 +40,6 @@ type Conn struct {
 	// only when it is nonzero, once per batch of frames.
 	waiting atomic.Int32
 	wakec   chan struct{} // capacity 1
-	// notifyPending is set while the socket is on a receive batch's list
-	// of sockets to wake (rxBatch).
-	notifyPending atomic.Bool
 
 	done      chan struct{} // closed by Close; wakes readers
 	closed    atomic.Bool
@@ -74,6 +71,12 @@ type Conn struct {
 // to and immutable once queued; recycled through a pool (when the last
 // reference is released) so the receive path does not allocate in the
 // steady state.
+//
+// Ownership: each queue entry holds one reference. The producer sets the
+// count before it pushes (deliver: 1 for a single socket; for several, a
+// large bias that it settles to the number of successful pushes once
+// done), so a datagram queued to one socket costs no atomic update of the
+// count at all.
 type datagram struct {
 	refs    atomic.Int32
 	buf     []byte
@@ -85,23 +88,29 @@ type datagram struct {
 
 var datagramPool = sync.Pool{New: func() any { return &datagram{buf: make([]byte, 0, 2048)} }}
 
-// newDatagram copies payload into a pooled datagram holding one reference
-// (the producer's).
-func newDatagram(ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) *datagram {
+// newDatagram copies payload into a pooled datagram holding refs
+// references.
+func newDatagram(refs int32, ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) *datagram {
 	d := datagramPool.Get().(*datagram)
-	d.refs.Store(1)
+	d.refs.Store(refs)
 	d.buf = append(d.buf[:0], payload...)
 	d.src = netip.AddrPortFrom(src, srcPort)
 	d.dst, d.ifIndex, d.ttl = dst, ifIndex, ttl
 	return d
 }
 
-// release drops one reference; the last returns d to the pool.
+// release drops one reference; the last returns d to the pool. A holder
+// that sees a count of 1 is the only one left (counts only fall once the
+// datagram is queued), so it needs no atomic update.
 func (d *datagram) release() {
-	if d.refs.Add(-1) == 0 {
+	if d.refs.Load() == 1 || d.refs.Add(-1) == 0 {
 		datagramPool.Put(d)
 	}
 }
+
+// refBias is the count a datagram queued to several sockets holds while
+// the producer pushes it (see datagram).
+const refBias = 1 << 30
 
 // ListenUDP opens a UDP socket. network is "udp4", "udp6" or "udp" (the
 // family of laddr, IPv6 when unspecified and invalid). laddr's address may
@@ -283,10 +292,11 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-// enqueue queues d (taking a reference) for the socket's readers. With a
+// enqueue queues d for the socket's readers; the queue entry owns one of
+// d's references (the caller accounts for them: see datagram). With a
 // batch, the readers are woken when the batch ends; without one (a
 // looped-back datagram), at once. Never blocks: a full queue drops and
-// counts.
+// counts, and the reference stays the caller's.
 func (c *Conn) enqueue(d *datagram, b *rxBatch) bool {
 	q := c.queue.Load()
 	if q == nil {
@@ -295,16 +305,14 @@ func (c *Conn) enqueue(d *datagram, b *rxBatch) bool {
 			q = c.queue.Load()
 		}
 	}
-	d.refs.Add(1)
 	if !q.Push(d) {
-		d.refs.Add(-1) // never the last: the producer holds one
 		c.drops.Add(1)
 		return false
 	}
 	if b == nil {
 		c.notify()
-	} else if !c.notifyPending.Swap(true) {
-		b.touched = append(b.touched, c)
+	} else {
+		b.touch(c)
 	}
 	return true
 }
