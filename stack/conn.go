@@ -36,6 +36,13 @@ type Conn struct {
 	// queue drops and counts), readers park on wakec when it is empty.
 	queue    atomic.Pointer[mpmc.Queue[datagram]]
 	queueCap atomic.Int32
+	// retired is the queue SetReadBuffer replaced, drained by readers
+	// first (a producer that loaded it just before the swap may still
+	// push to it).
+	retired atomic.Pointer[mpmc.Queue[datagram]]
+	// resizeMu serializes SetReadBuffer calls; held for a few
+	// instructions, never by the receive path.
+	resizeMu sync.Mutex
 	// waiting counts readers parked on wakec; a producer signals wakec
 	// only when it is nonzero, once per batch of frames.
 	waiting atomic.Int32
@@ -56,6 +63,7 @@ type Conn struct {
 
 	// Send options; atomics so senders take no lock.
 	ttl      atomic.Uint32
+	tos      atomic.Uint32 // IPv4 TOS / IPv6 Traffic Class
 	noLoop   atomic.Bool
 	ipID     atomic.Uint32
 	sendBufs sync.Pool
@@ -329,11 +337,63 @@ func (c *Conn) notify() {
 
 // pop returns the oldest queued datagram, or nil.
 func (c *Conn) pop() *datagram {
+	if q := c.retired.Load(); q != nil {
+		if d := q.Pop(); d != nil {
+			return d
+		}
+	}
 	if q := c.queue.Load(); q != nil {
 		return q.Pop()
 	}
 	return nil
 }
+
+// readBufferUnit is what one queued datagram counts for in SetReadBuffer.
+const readBufferUnit = 2048
+
+// maxQueueLen bounds the receive queue SetReadBuffer may ask for.
+const maxQueueLen = 1 << 20
+
+// SetReadBuffer sets the size of the socket's receive queue, like
+// net.UDPConn.SetReadBuffer (SO_RCVBUF): the queue holds bytes/2048
+// datagrams (at least 1, at most 2^20), each queued datagram counting for
+// 2 KiB whatever its size; the default is Config.QueueLen datagrams.
+// Datagrams already queued are kept (beyond the new size too); datagrams
+// that find the queue full are dropped and counted (Dropped). It may be
+// called at any time; like SO_RCVBUF it is best set before traffic flows.
+func (c *Conn) SetReadBuffer(bytes int) error {
+	if bytes <= 0 {
+		return c.opErr("set read buffer", fmt.Errorf("size %d: %w", bytes, ErrBadBufferSize))
+	}
+	if c.closed.Load() {
+		return c.opErr("set read buffer", ErrClosed)
+	}
+	n := min(max((bytes+readBufferUnit-1)/readBufferUnit, 1), maxQueueLen)
+	c.resizeMu.Lock()
+	defer c.resizeMu.Unlock()
+	c.queueCap.Store(int32(n))
+	old := c.queue.Load()
+	if old == nil || old.Cap() == n {
+		return nil // the queue is made at the first datagram, with the new size
+	}
+	nq := mpmc.New[datagram](max(n, old.Len()+1))
+	// What an earlier resize retired goes first, then the current queue.
+	if r := c.retired.Load(); r != nil {
+		for d := r.Pop(); d != nil; d = r.Pop() {
+			if !nq.Push(d) {
+				d.release()
+				c.drops.Add(1)
+			}
+		}
+	}
+	c.retired.Store(old)
+	c.queue.Store(nq)
+	return nil
+}
+
+// ReadBuffer returns the receive queue's size in bytes as SetReadBuffer
+// counts it.
+func (c *Conn) ReadBuffer() int { return int(c.queueCap.Load()) * readBufferUnit }
 
 // next waits for a datagram, the read deadline or Close.
 func (c *Conn) next() (*datagram, error) {

@@ -64,7 +64,7 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 		sb = &sendBuf{}
 	}
 	defer c.sendBufs.Put(sb)
-	ttl := uint8(c.ttl.Load())
+	ttl, tos := uint8(c.ttl.Load()), uint8(c.tos.Load())
 	sb.udp, err = wire.AppendUDP(sb.udp[:0], src, a, c.port, dst.Port(), b)
 	if err != nil {
 		return 0, c.opErr("write", err)
@@ -72,12 +72,12 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	if a.Is4() {
 		sb.frame = wire.AppendEthernet(sb.frame[:0], dmac, ifc.mac, wire.EtherTypeIPv4)
 		sb.frame, err = wire.AppendIPv4(sb.frame, wire.IPv4{
-			ID: uint16(c.ipID.Add(1)), TTL: ttl, Protocol: wire.ProtoUDP, Src: src, Dst: a,
+			ID: uint16(c.ipID.Add(1)), TOS: tos, TTL: ttl, Protocol: wire.ProtoUDP, Src: src, Dst: a,
 		}, sb.udp)
 	} else {
 		sb.frame = wire.AppendEthernet(sb.frame[:0], dmac, ifc.mac, wire.EtherTypeIPv6)
 		sb.frame, err = wire.AppendIPv6(sb.frame, wire.IPv6{
-			HopLimit: ttl, NextHeader: wire.ProtoUDP, Src: src, Dst: a,
+			TrafficClass: tos, HopLimit: ttl, NextHeader: wire.ProtoUDP, Src: src, Dst: a,
 		}, sb.udp)
 	}
 	if err != nil {

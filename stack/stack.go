@@ -254,10 +254,16 @@ func checkAddrs(in []netip.Prefix) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(in))
 	for _, p := range in {
 		a := p.Addr()
-		if !p.IsValid() || a.Is4In6() || a.IsMulticast() || a.IsUnspecified() {
+		bits := p.Bits()
+		if a.Is4In6() {
+			// ::ffff:a.b.c.d/n: the IPv4 address, with the prefix length
+			// counted in its 32 bits.
+			a, bits = a.Unmap(), bits-96
+		}
+		if !p.IsValid() || bits < 0 || a.IsMulticast() || a.IsUnspecified() {
 			return nil, fmt.Errorf("address %v: %w", p, ErrBadAddress)
 		}
-		out = append(out, netip.PrefixFrom(a.WithZone(""), p.Bits()))
+		out = append(out, netip.PrefixFrom(a.WithZone(""), bits))
 	}
 	return out, nil
 }
