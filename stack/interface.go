@@ -41,7 +41,7 @@ type Interface struct {
 	// the sockets joined to the group on this interface and bound to the
 	// port, each with its filter. Values are immutable; a membership
 	// change publishes a new value for its one key under Stack.mu.
-	subs *rcu.Map[groupPort, *subList]
+	subs *rcu.Map[groupPort, subList]
 
 	// linkState is the last state the endpoint reported (nil: none yet,
 	// taken to be up); gone is closed when it reported Gone or the
@@ -58,7 +58,7 @@ type Interface struct {
 	table4, table6 *membership.Table
 	macRefs        map[wire.MAC]int       // member groups per MAC
 	macGone        map[wire.MAC]time.Time // MACs no longer needed, and since when (see neededMACsLocked)
-	pending        map[netip.Addr]*pendingDelta
+	pending        map[netip.Addr]pendingDelta
 	pendingOrder   []netip.Addr
 	lastChange     time.Time // when the newest pending delta changed
 
@@ -93,10 +93,11 @@ type subList struct {
 }
 
 // sub is one socket's subscription: its filter for the group on the
-// interface (immutable; replaced as a whole when the filter changes).
+// interface (immutable: its source slice is never modified; a change
+// publishes a new list).
 type sub struct {
 	c  *Conn
-	st *membership.State
+	st membership.State
 }
 
 // pendingDelta is the coalesced change of one group's merged state since
@@ -118,14 +119,14 @@ func newInterface(s *Stack, ep link.Endpoint, name string, index int, mac wire.M
 		mac:     mac,
 		mtu:     mtu,
 		log:     s.log.With("interface", name),
-		subs:    rcu.New[groupPort, *subList](hashGroupPort),
+		subs:    rcu.New[groupPort, subList](hashGroupPort),
 		gone:    make(chan struct{}),
 		drained: make(chan struct{}),
 		table4:  membership.NewTable(s.cfg.Limits),
 		table6:  membership.NewTable(s.cfg.Limits),
 		macRefs: map[wire.MAC]int{},
 		macGone: map[wire.MAC]time.Time{},
-		pending: map[netip.Addr]*pendingDelta{},
+		pending: map[netip.Addr]pendingDelta{},
 	}
 	haveLL := false
 	for _, p := range addrs {
@@ -274,24 +275,24 @@ func (ifc *Interface) applyLocked(group netip.Addr, old, new membership.State) {
 func (ifc *Interface) publishSubLocked(c *Conn, group netip.Addr, st membership.State) {
 	k := groupPort{group, c.port}
 	cur, _ := ifc.subs.Load(k)
-	var old []sub
-	if cur != nil {
-		old = cur.subs
+	n := len(cur.subs)
+	if st.IsMember() {
+		n++
 	}
-	next := make([]sub, 0, len(old)+1)
-	for _, sb := range old {
+	next := make([]sub, 0, n)
+	for _, sb := range cur.subs {
 		if sb.c != c {
 			next = append(next, sb)
 		}
 	}
 	if st.IsMember() {
-		next = append(next, sub{c: c, st: &st})
+		next = append(next, sub{c: c, st: st})
 	}
 	if len(next) == 0 {
 		ifc.subs.Delete(k)
 		return
 	}
-	ifc.subs.Store(k, &subList{subs: next})
+	ifc.subs.Store(k, subList{subs: next})
 }
 
 // noteDeltaLocked records a change of the merged state of d.Group: MAC
@@ -314,8 +315,9 @@ func (ifc *Interface) noteDeltaLocked(d membership.Delta) {
 	}
 	if p, ok := ifc.pending[d.Group]; ok {
 		p.new, p.changed = d.New, now
+		ifc.pending[d.Group] = p
 	} else {
-		ifc.pending[d.Group] = &pendingDelta{old: d.Old, new: d.New, since: now, changed: now}
+		ifc.pending[d.Group] = pendingDelta{old: d.Old, new: d.New, since: now, changed: now}
 		ifc.pendingOrder = append(ifc.pendingOrder, d.Group)
 	}
 	ifc.lastChange = now
