@@ -163,7 +163,6 @@ func (s *Stack) ListenUDP(network string, laddr netip.AddrPort) (*Conn, error) {
 	c.queueCap.Store(int32(s.cfg.QueueLen))
 	c.ttl.Store(1)
 	c.filters = membership.NewSocketFilters(s.cfg.Limits)
-	c.initDeadlines()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -404,10 +403,12 @@ func (c *Conn) next() (*datagram, error) {
 		// As with package net, a passed deadline fails the read even
 		// when a datagram is queued.
 		expired := c.readExpired()
-		select {
-		case <-expired:
-			return nil, c.opErr("read", os.ErrDeadlineExceeded)
-		default:
+		if expired != nil {
+			select {
+			case <-expired:
+				return nil, c.opErr("read", os.ErrDeadlineExceeded)
+			default:
+			}
 		}
 		if d := c.pop(); d != nil {
 			return d, nil

@@ -54,7 +54,8 @@ type Interface struct {
 	gone      chan struct{}
 	goneOnce  sync.Once
 
-	// Control state, guarded by Stack.mu.
+	// Control state, guarded by Stack.mu. The maps are nil while empty
+	// (an idle interface of an emulated host costs none).
 	table4, table6 *membership.Table
 	macRefs        map[wire.MAC]int       // member groups per MAC
 	macGone        map[wire.MAC]time.Time // MACs no longer needed, and since when (see neededMACsLocked)
@@ -124,9 +125,6 @@ func newInterface(s *Stack, ep link.Endpoint, name string, index int, mac wire.M
 		drained: make(chan struct{}),
 		table4:  membership.NewTable(s.cfg.Limits),
 		table6:  membership.NewTable(s.cfg.Limits),
-		macRefs: map[wire.MAC]int{},
-		macGone: map[wire.MAC]time.Time{},
-		pending: map[netip.Addr]pendingDelta{},
 	}
 	haveLL := false
 	for _, p := range addrs {
@@ -304,11 +302,17 @@ func (ifc *Interface) noteDeltaLocked(d membership.Delta) {
 	if was != is {
 		mac, _ := wire.MulticastMAC(d.Group)
 		if is {
+			if ifc.macRefs == nil {
+				ifc.macRefs = map[wire.MAC]int{}
+			}
 			if ifc.macRefs[mac]++; ifc.macRefs[mac] == 1 {
 				delete(ifc.macGone, mac)
 			}
 		} else if ifc.macRefs[mac]--; ifc.macRefs[mac] <= 0 {
 			delete(ifc.macRefs, mac)
+			if ifc.macGone == nil {
+				ifc.macGone = map[wire.MAC]time.Time{}
+			}
 			ifc.macGone[mac] = now
 		}
 		ifc.filter.kick()
@@ -317,6 +321,9 @@ func (ifc *Interface) noteDeltaLocked(d membership.Delta) {
 		p.new, p.changed = d.New, now
 		ifc.pending[d.Group] = p
 	} else {
+		if ifc.pending == nil {
+			ifc.pending = map[netip.Addr]pendingDelta{}
+		}
 		ifc.pending[d.Group] = pendingDelta{old: d.Old, new: d.New, since: now, changed: now}
 		ifc.pendingOrder = append(ifc.pendingOrder, d.Group)
 	}
@@ -364,6 +371,9 @@ func (ifc *Interface) takeDeltasLocked(now time.Time, force bool) (v4, v6 []memb
 	}
 	clear(ifc.pendingOrder[len(kept):])
 	ifc.pendingOrder = kept
+	if len(kept) == 0 {
+		ifc.pending, ifc.pendingOrder = nil, nil // free an idle interface's memory
+	}
 	return v4, v6, next
 }
 
@@ -410,6 +420,9 @@ func (ifc *Interface) neededMACsLocked(now time.Time, force bool) (macs []wire.M
 		}
 		out = append(out, m)
 		next = minTime(next, at.Add(delay))
+	}
+	if len(ifc.macGone) == 0 {
+		ifc.macGone = nil
 	}
 	for _, g := range alwaysJoined {
 		m, _ := wire.MulticastMAC(g)

@@ -140,17 +140,10 @@ type deadline struct {
 	ch    chan struct{}
 	fired bool
 	gen   uint64
-	// cur publishes ch to readers and writers, who take no lock.
+	// cur publishes ch to readers and writers, who take no lock; nil
+	// until a deadline is first set (a socket that never sets one pays
+	// for no channel).
 	cur atomic.Pointer[chan struct{}]
-}
-
-// initDeadlines gives both deadlines an open channel (no deadline).
-func (c *Conn) initDeadlines() {
-	for _, d := range [...]*deadline{&c.readDeadline, &c.writeDeadline} {
-		ch := make(chan struct{})
-		d.ch = ch
-		d.cur.Store(&ch)
-	}
 }
 
 // SetDeadline implements net.PacketConn.
@@ -227,14 +220,24 @@ func (c *Conn) stopDeadlines() {
 	}
 }
 
-// readExpired returns the channel closed when the read deadline passes.
-// Lock-free: it is called on every read.
-func (c *Conn) readExpired() <-chan struct{} { return *c.readDeadline.cur.Load() }
+// readExpired returns the channel closed when the read deadline passes
+// (nil when no deadline was ever set). Lock-free: it is called on every
+// read.
+func (c *Conn) readExpired() <-chan struct{} {
+	if p := c.readDeadline.cur.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // writeExpired reports whether the write deadline has passed. Lock-free.
 func (c *Conn) writeExpired() bool {
+	p := c.writeDeadline.cur.Load()
+	if p == nil {
+		return false
+	}
 	select {
-	case <-*c.writeDeadline.cur.Load():
+	case <-*p:
 		return true
 	default:
 		return false

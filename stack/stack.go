@@ -134,8 +134,6 @@ func New(cfg Config) *Stack {
 		log:       cfg.Logger,
 		ifcs:      map[int]*Interface{},
 		byName:    map[string]*Interface{},
-		reserved:  map[string]int{},
-		detached:  map[*Interface]bool{},
 		nextIndex: 1,
 		conns:     map[*Conn]struct{}{},
 		closeDone: make(chan struct{}),
@@ -197,6 +195,9 @@ func (s *Stack) AddInterface(ep link.Endpoint, cfg InterfaceConfig) (*Interface,
 	if err != nil {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("add interface %s: %w", name, err)
+	}
+	if s.reserved == nil {
+		s.reserved = map[string]int{}
 	}
 	s.reserved[name] = index
 	s.adds.Add(1)
@@ -339,6 +340,9 @@ func (s *Stack) RemoveInterface(ifc *Interface) error {
 func (s *Stack) detachLocked(ifc *Interface) {
 	delete(s.ifcs, ifc.index)
 	delete(s.byName, ifc.name)
+	if s.detached == nil {
+		s.detached = map[*Interface]bool{}
+	}
 	s.detached[ifc] = true
 	s.publishIfListLocked()
 	ifc.removed.Store(true)
