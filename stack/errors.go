@@ -27,6 +27,10 @@ var (
 	ErrBadNetwork = errors.New("unsupported network")
 	// ErrBadAddress: a local address that is not usable for the network.
 	ErrBadAddress = errors.New("bad local address")
+	// ErrBadBufferSize: SetReadBuffer with a size that is not positive.
+	ErrBadBufferSize = errors.New("bad buffer size")
+	// ErrBadTOS: SetTOS or SetTrafficClass with a value outside 0..255.
+	ErrBadTOS = errors.New("TOS / traffic class out of range 0..255")
 	// ErrStackClosed: the stack was closed.
 	ErrStackClosed = errors.New("stack closed")
 )
@@ -34,3 +38,8 @@ var (
 // ErrClosed is returned by operations on a closed Conn. It is net.ErrClosed,
 // so code written for the net package recognizes it.
 var ErrClosed = net.ErrClosed
+
+// ErrLinkGone: the interface's link disappeared (the kernel interface was
+// deleted, the TAP device removed); Interface.Sync returns it wrapped, and
+// Interface.Done is closed. Remove the interface from the stack.
+var ErrLinkGone = errors.New("link gone")

@@ -4,77 +4,177 @@ import (
 	"net/netip"
 
 	"github.com/mcstack/mcstack/link"
-	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/wire"
 )
 
 // The receive path. Everything in this file runs on the endpoint's
 // delivery goroutine for every frame, so it takes no mutex: it reads the
 // immutable snapshots described in the package documentation, counts with
-// atomics and queues with non-blocking channel sends.
+// atomics and queues to lock-free bounded queues. A frame it rejects costs
+// no allocation (wire's parse errors are preallocated) and is counted by
+// reason.
 
 // linkHandler is the link.Handler the stack attaches to an interface's
 // endpoint (a separate type, so that Interface does not export the
-// handler's methods).
-type linkHandler struct{ ifc *Interface }
+// handler's methods). b is the batch scratch state, used only by the
+// endpoint's delivery goroutine (link.Handler: calls are never
+// concurrent).
+type linkHandler struct {
+	ifc *Interface
+	b   *rxBatch
+}
+
+// rxBatch collects, during one batch of frames, the sockets that got
+// datagrams (so that each is woken once per batch) and the counter
+// increments (added to the interface's counters once per batch). It
+// belongs to the endpoint's delivery goroutine: no atomics.
+type rxBatch struct {
+	touched []*Conn
+	// seen indexes touched once it is long (a batch fanned out to many
+	// sockets); nil while a linear scan is cheaper.
+	seen   map[*Conn]struct{}
+	counts [numCounters]uint64
+}
+
+// touchScan is the length of touched up to which touch scans it linearly.
+const touchScan = 16
+
+func (b *rxBatch) touch(c *Conn) {
+	if len(b.touched) < touchScan {
+		for _, o := range b.touched {
+			if o == c {
+				return
+			}
+		}
+	} else {
+		if b.seen == nil {
+			b.seen = make(map[*Conn]struct{})
+		}
+		if len(b.seen) == 0 {
+			for _, o := range b.touched {
+				b.seen[o] = struct{}{}
+			}
+		}
+		if _, ok := b.seen[c]; ok {
+			return
+		}
+		b.seen[c] = struct{}{}
+	}
+	b.touched = append(b.touched, c)
+}
+
+// count adds one to counter n: in the batch, or at once without one.
+func (ifc *Interface) count(b *rxBatch, n counter) {
+	if b != nil {
+		b.counts[n]++
+	} else {
+		ifc.counters.inc(n)
+	}
+}
 
 // HandleFrames implements link.Handler.
 func (h linkHandler) HandleFrames(frames [][]byte) {
 	for _, f := range frames {
-		h.ifc.handleFrame(f)
+		h.ifc.handleFrame(h.b, f)
+	}
+	h.b.flush(h.ifc)
+}
+
+// flush wakes the sockets the batch queued to and adds its counts.
+func (b *rxBatch) flush(ifc *Interface) {
+	for i, c := range b.touched {
+		c.notify()
+		b.touched[i] = nil
+	}
+	b.touched = b.touched[:0]
+	clear(b.seen)
+	for i, n := range b.counts {
+		if n != 0 {
+			ifc.counters.add(counter(i), n)
+			b.counts[i] = 0
+		}
 	}
 }
 
 // HandleLinkState implements link.Handler.
-func (h linkHandler) HandleLinkState(st link.LinkState) {
-	h.ifc.log.Info("link state changed", "state", st.String())
-}
+func (h linkHandler) HandleLinkState(st link.LinkState) { h.ifc.setLinkState(st) }
 
 // handleFrame handles one received frame.
-func (ifc *Interface) handleFrame(frame []byte) {
+func (ifc *Interface) handleFrame(b *rxBatch, frame []byte) {
 	if ifc.removed.Load() {
 		return
 	}
-	ifc.counters.inc(cFramesReceived)
+	ifc.count(b, cFramesReceived)
 	eth, err := wire.ParseEthernet(frame)
 	if err != nil {
-		ifc.counters.inc(cBadLink)
+		if parseKind(err) == wire.ErrUnsupported {
+			ifc.count(b, cLink8023)
+		} else {
+			ifc.count(b, cBadLink)
+		}
 		return
 	}
 	if !eth.Dst.IsMulticast() && eth.Dst != ifc.mac {
-		ifc.counters.inc(cNotForUs)
+		ifc.count(b, cNotForUs)
 		return
 	}
 	switch eth.EtherType {
 	case wire.EtherTypeIPv4:
-		ifc.receiveIPv4(eth.Payload)
+		ifc.receiveIPv4(b, eth.Payload)
 	case wire.EtherTypeIPv6:
-		ifc.receiveIPv6(eth.Payload)
+		ifc.receiveIPv6(b, eth.Payload)
 	default:
-		ifc.counters.inc(cNotIP)
+		ifc.count(b, cNotIP)
 	}
 }
 
-func (ifc *Interface) receiveIPv4(b []byte) {
-	ip, err := wire.ParseIPv4(b)
+// parseKind returns the sentinel a wire parse error wraps (ErrTruncated,
+// ErrChecksum, ErrMalformed, ErrUnsupported) without allocating.
+func parseKind(err error) error {
+	if pe, ok := err.(*wire.ParseError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (ifc *Interface) countBad(b *rxBatch, err error, truncated, checksum, malformed counter) {
+	switch parseKind(err) {
+	case wire.ErrTruncated:
+		ifc.count(b, truncated)
+	case wire.ErrChecksum:
+		ifc.count(b, checksum)
+	default:
+		ifc.count(b, malformed)
+	}
+}
+
+func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte) {
+	ip, err := wire.ParseIPv4(p)
 	if err != nil {
-		ifc.counters.inc(cBadIP)
+		ifc.countBad(b, err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
 		return
 	}
 	if ip.MoreFragments || ip.FragmentOffset != 0 {
-		ifc.counters.inc(cFragments)
+		ifc.count(b, cFragments)
 		return
 	}
 	switch ip.Protocol {
 	case wire.ProtoIGMP:
+		// A query or report to a unicast address must be one of ours
+		// (RFC 9776 §4.1.12: any address of the interface); multicast
+		// destinations are the engine's to check.
+		if !ip.Dst.IsMulticast() && !ifc.isLocal(ip.Dst) {
+			ifc.count(b, cNotForUs)
+			return
+		}
 		ifc.proto.receive(ip.Src, ip.Dst, ip.TTL, ip.RouterAlert, ip.Payload)
 	case wire.ProtoUDP:
 		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
 		if err != nil {
-			ifc.counters.inc(cBadUDP)
+			ifc.countBad(b, err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return
 		}
-		ifc.deliver(ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.TTL, u.Payload)
+		ifc.deliver(b, ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.TTL, u.Payload)
 	}
 }
 
@@ -82,14 +182,14 @@ func (ifc *Interface) receiveIPv4(b []byte) {
 // RFC 9777 §5).
 func isMLDType(t byte) bool { return t == 130 || t == 131 || t == 132 || t == 143 }
 
-func (ifc *Interface) receiveIPv6(b []byte) {
-	ip, err := wire.ParseIPv6(b)
+func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
+	ip, err := wire.ParseIPv6(p)
 	if err != nil {
-		ifc.counters.inc(cBadIP)
+		ifc.countBad(b, err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
 		return
 	}
 	if ip.Fragment {
-		ifc.counters.inc(cFragments)
+		ifc.count(b, cFragments)
 		return
 	}
 	switch ip.NextHeader {
@@ -97,65 +197,116 @@ func (ifc *Interface) receiveIPv6(b []byte) {
 		if len(ip.Payload) == 0 || !isMLDType(ip.Payload[0]) {
 			return
 		}
+		if !ip.Dst.IsMulticast() && !ifc.isLocal(ip.Dst) {
+			ifc.count(b, cNotForUs)
+			return
+		}
 		if wire.VerifyICMPv6(ip.Src, ip.Dst, ip.Payload) != nil {
-			ifc.counters.inc(cBadICMPv6)
+			ifc.count(b, cBadICMPv6)
 			return
 		}
 		ifc.proto.receive(ip.Src, ip.Dst, ip.HopLimit, ip.RouterAlert, ip.Payload)
 	case wire.ProtoUDP:
 		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
 		if err != nil {
-			ifc.counters.inc(cBadUDP)
+			ifc.countBad(b, err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return
 		}
-		ifc.deliver(ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.HopLimit, u.Payload)
+		ifc.deliver(b, ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.HopLimit, u.Payload)
 	}
 }
 
-// deliver queues a UDP payload to every socket that should receive it:
-// bound to dstPort (and to dst or the unspecified address), of dst's
-// family, and, for a multicast dst, joined to it on this interface with a
-// filter that accepts src (RFC 3678 per-socket filtering).
-func (ifc *Interface) deliver(src netip.Addr, srcPort uint16, dst netip.Addr, dstPort uint16, ttl uint8, payload []byte) {
-	conns := (*ifc.stack.ports.Load())[dstPort]
-	if len(conns) == 0 {
-		ifc.counters.inc(cNoSocket)
-		return
-	}
-	mc := dst.IsMulticast()
-	if !mc && !ifc.isLocal(dst) {
-		ifc.counters.inc(cNotForUs)
-		return
-	}
-	key := membership.Key{IfIndex: ifc.index, Group: dst}
-	is4 := dst.Is4()
-	n := 0
-	for _, c := range conns {
-		// A socket closing (not yet unlinked from the port table) is
-		// skipped, not counted as a queue drop.
-		if c.is4 != is4 || (c.bound.IsValid() && c.bound != dst) || c.closed.Load() {
-			continue
+// deliver queues a UDP payload to every socket that should receive it.
+// For a multicast dst: the sockets joined to dst on this interface and
+// bound to dstPort (and to dst or the unspecified address), whose filter
+// accepts src (RFC 3678 per-socket filtering) — one lookup of
+// Interface.subs. For a unicast or broadcast dst addressed to this host:
+// the sockets bound to dstPort of dst's family. The payload is copied once,
+// whatever the number of sockets; b is nil for a looped-back datagram
+// (readers are then woken at once).
+func (ifc *Interface) deliver(b *rxBatch, src netip.Addr, srcPort uint16, dst netip.Addr, dstPort uint16, ttl uint8, payload []byte) {
+	var d *datagram
+	n, queued := 0, int32(0)
+	if dst.IsMulticast() {
+		l, ok := ifc.subs.Load(groupPort{dst, dstPort})
+		if !ok {
+			if _, bound := ifc.stack.ports.Load(dstPort); bound {
+				ifc.count(b, cFiltered)
+			} else {
+				ifc.count(b, cNoSocket)
+			}
+			return
 		}
-		if mc {
-			st := c.filterFor(key)
-			if st == nil || !st.Accepts(src) {
+		refs := int32(refBias)
+		if len(l.subs) == 1 {
+			refs = 1
+		}
+		for _, sb := range l.subs {
+			c := sb.c
+			// A socket closing (not yet unlinked) is skipped, not
+			// counted as a queue drop.
+			if (c.bound.IsValid() && c.bound != dst) || c.closed.Load() || !sb.st.Accepts(src) {
 				continue
 			}
+			if d == nil {
+				d = newDatagram(refs, ifc.index, src, srcPort, dst, ttl, payload)
+			}
+			n++
+			queued += ifc.queueTo(c, d, b)
 		}
-		n++
-		if c.enqueue(ifc.index, src, srcPort, dst, ttl, payload) {
-			ifc.counters.inc(cDatagramsReceived)
-		} else {
-			ifc.counters.inc(cDatagramsDropped)
+		if n == 0 {
+			ifc.count(b, cFiltered)
+		}
+		settle(d, refs, queued)
+	} else {
+		if !ifc.isLocal(dst) {
+			ifc.count(b, cNotForUs)
+			return
+		}
+		l, _ := ifc.stack.ports.Load(dstPort)
+		is4 := dst.Is4()
+		if l != nil {
+			for _, c := range l.conns {
+				if c.is4 != is4 || (c.bound.IsValid() && c.bound != dst) || c.closed.Load() {
+					continue
+				}
+				if d == nil {
+					d = newDatagram(refBias, ifc.index, src, srcPort, dst, ttl, payload)
+				}
+				n++
+				queued += ifc.queueTo(c, d, b)
+			}
+		}
+		if n == 0 {
+			ifc.count(b, cNoSocket)
+		}
+		settle(d, refBias, queued)
+	}
+}
+
+// settle gives d the reference count its queue entries need once the
+// producer is done pushing it with refs set (see datagram), freeing it if
+// no queue took it.
+func settle(d *datagram, refs, queued int32) {
+	switch {
+	case d == nil:
+	case queued == 0:
+		datagramPool.Put(d)
+	case refs != 1:
+		if d.refs.Add(queued-refs) == 0 {
+			datagramPool.Put(d)
 		}
 	}
-	if n == 0 {
-		if mc {
-			ifc.counters.inc(cFiltered)
-		} else {
-			ifc.counters.inc(cNoSocket)
-		}
+}
+
+// queueTo queues d to c and counts the outcome; it returns 1 if queued.
+func (ifc *Interface) queueTo(c *Conn, d *datagram, b *rxBatch) int32 {
+	if c.enqueue(d, b) {
+		ifc.count(b, cDatagramsReceived)
+		return 1
 	}
+	ifc.count(b, cDatagramsDropped)
+	return 0
 }
 
 // isLocal reports whether a unicast or broadcast dst is addressed to this
