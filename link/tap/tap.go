@@ -27,7 +27,6 @@ package tap
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -103,38 +102,21 @@ var (
 // Open created disappears on Close; a persistent one stays. The kernel side
 // must be up (`ip link set NAME up`) for frames to flow.
 func Open(name string, opts Options) (*Endpoint, error) {
-	switch {
-	case opts.FilterCapacity < 0:
-		return nil, fmt.Errorf("tap: open %s: negative FilterCapacity %d", name, opts.FilterCapacity)
-	case opts.WriteTimeout < 0:
-		return nil, fmt.Errorf("tap: open %s: negative WriteTimeout %v", name, opts.WriteTimeout)
-	case opts.MAC != (wire.MAC{}) && opts.MAC.IsMulticast():
-		return nil, fmt.Errorf("tap: open %s: MAC %v is a multicast address", name, opts.MAC)
-	}
-	mac := opts.MAC
-	if mac == (wire.MAC{}) {
-		var err error
-		if mac, err = tundev.RandomMAC(); err != nil {
-			return nil, fmt.Errorf("tap: open %s: %w", name, err)
-		}
-	}
-	dev, err := tundev.Open(name, unix.IFF_TAP)
-	if err != nil {
-		return nil, fmt.Errorf("tap: open %q: %w", name, err)
-	}
-	c, err := core.New(core.Config{
+	dev, mac, c, err := tundev.OpenCore(tundev.Config{
 		Backend:         "tap",
-		Name:            dev.Name,
-		Index:           dev.Index,
-		Conn:            dev.Conn(),
+		Kind:            unix.IFF_TAP,
+		Name:            name,
+		MAC:             opts.MAC,
 		FilterCapacity:  opts.FilterCapacity,
 		WriteTimeout:    opts.WriteTimeout,
 		Logger:          opts.Logger,
 		ErrAttached:     ErrAttached,
 		ErrNotMulticast: ErrNotMulticast,
-	}, &backend{Reader: core.NewFrameBatcher(frameReader{dev}, readBufSize), dev: dev})
+		NewBackend: func(dev *tundev.Device, _ wire.MAC) core.Backend {
+			return &backend{Reader: core.NewFrameBatcher(frameReader{dev}, readBufSize), dev: dev}
+		},
+	})
 	if err != nil {
-		dev.Close()
 		return nil, err
 	}
 	return &Endpoint{dev: dev, mac: mac, core: c}, nil

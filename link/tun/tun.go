@@ -113,44 +113,22 @@ var (
 // created disappears on Close; a persistent one stays. The device must be
 // up (`ip link set NAME up`) for packets to flow.
 func Open(name string, opts Options) (*Endpoint, error) {
-	switch {
-	case opts.FilterCapacity < 0:
-		return nil, fmt.Errorf("tun: open %s: negative FilterCapacity %d", name, opts.FilterCapacity)
-	case opts.WriteTimeout < 0:
-		return nil, fmt.Errorf("tun: open %s: negative WriteTimeout %v", name, opts.WriteTimeout)
-	case opts.MAC.IsMulticast():
-		return nil, fmt.Errorf("tun: open %s: MAC %v is a multicast address", name, opts.MAC)
-	case opts.MAC == PeerMAC:
-		return nil, fmt.Errorf("tun: open %s: MAC %v is the peer's address", name, opts.MAC)
-	}
-	mac := opts.MAC
-	if mac == (wire.MAC{}) {
-		for mac == (wire.MAC{}) || mac == PeerMAC {
-			var err error
-			if mac, err = tundev.RandomMAC(); err != nil {
-				return nil, fmt.Errorf("tun: open %s: %w", name, err)
-			}
-		}
-	}
-	dev, err := tundev.Open(name, unix.IFF_TUN)
-	if err != nil {
-		return nil, fmt.Errorf("tun: open %q: %w", name, err)
-	}
-	be := &backend{dev: dev}
-	be.Reader = core.NewFrameBatcher(&packetReader{dev: dev, mac: mac}, readBufSize)
-	c, err := core.New(core.Config{
+	dev, mac, c, err := tundev.OpenCore(tundev.Config{
 		Backend:         "tun",
-		Name:            dev.Name,
-		Index:           dev.Index,
-		Conn:            dev.Conn(),
+		Kind:            unix.IFF_TUN,
+		Name:            name,
+		MAC:             opts.MAC,
+		Reserved:        PeerMAC,
 		FilterCapacity:  opts.FilterCapacity,
 		WriteTimeout:    opts.WriteTimeout,
 		Logger:          opts.Logger,
 		ErrAttached:     ErrAttached,
 		ErrNotMulticast: ErrNotMulticast,
-	}, be)
+		NewBackend: func(dev *tundev.Device, mac wire.MAC) core.Backend {
+			return &backend{Reader: core.NewFrameBatcher(&packetReader{dev: dev, mac: mac}, readBufSize), dev: dev}
+		},
+	})
 	if err != nil {
-		dev.Close()
 		return nil, err
 	}
 	return &Endpoint{dev: dev, mac: mac, core: c}, nil

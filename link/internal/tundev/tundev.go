@@ -8,9 +8,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -166,4 +168,69 @@ func RandomMAC() (wire.MAC, error) {
 	}
 	m[0] = m[0]&^0x01 | 0x02
 	return m, nil
+}
+
+// Config is what link/tap and link/tun pass to OpenCore: their Options,
+// checked and defaulted here, and what makes them differ.
+type Config struct {
+	// Backend is "tap" or "tun"; Kind is unix.IFF_TAP or unix.IFF_TUN.
+	Backend string
+	Kind    uint16
+	// Name is the device name ("" lets the kernel pick).
+	Name string
+	// MAC is the stack's address (zero: random); Reserved is an address
+	// it must not be (tun.PeerMAC), zero for none.
+	MAC, Reserved  wire.MAC
+	FilterCapacity int
+	WriteTimeout   time.Duration
+	Logger         *slog.Logger
+	// ErrAttached and ErrNotMulticast are the backend's sentinels.
+	ErrAttached, ErrNotMulticast error
+	// NewBackend builds the backend's I/O on the opened device.
+	NewBackend func(dev *Device, mac wire.MAC) core.Backend
+}
+
+// OpenCore checks cfg, opens the device and the endpoint core on it. The
+// errors say "backend: open name: ...".
+func OpenCore(cfg Config) (*Device, wire.MAC, *core.Core, error) {
+	fail := func(format string, args ...any) (*Device, wire.MAC, *core.Core, error) {
+		return nil, wire.MAC{}, nil, fmt.Errorf("%s: open %q: "+format, append([]any{cfg.Backend, cfg.Name}, args...)...)
+	}
+	switch {
+	case cfg.FilterCapacity < 0:
+		return fail("negative FilterCapacity %d", cfg.FilterCapacity)
+	case cfg.WriteTimeout < 0:
+		return fail("negative WriteTimeout %v", cfg.WriteTimeout)
+	case cfg.MAC.IsMulticast():
+		return fail("MAC %v is a multicast address", cfg.MAC)
+	case cfg.MAC != (wire.MAC{}) && cfg.MAC == cfg.Reserved:
+		return fail("MAC %v is reserved for the peer", cfg.MAC)
+	}
+	mac := cfg.MAC
+	for mac == (wire.MAC{}) || mac == cfg.Reserved {
+		var err error
+		if mac, err = RandomMAC(); err != nil {
+			return fail("%w", err)
+		}
+	}
+	dev, err := Open(cfg.Name, cfg.Kind)
+	if err != nil {
+		return fail("%w", err)
+	}
+	c, err := core.New(core.Config{
+		Backend:         cfg.Backend,
+		Name:            dev.Name,
+		Index:           dev.Index,
+		Conn:            dev.Conn(),
+		FilterCapacity:  cfg.FilterCapacity,
+		WriteTimeout:    cfg.WriteTimeout,
+		Logger:          cfg.Logger,
+		ErrAttached:     cfg.ErrAttached,
+		ErrNotMulticast: cfg.ErrNotMulticast,
+	}, cfg.NewBackend(dev, mac))
+	if err != nil {
+		dev.Close()
+		return nil, wire.MAC{}, nil, err
+	}
+	return dev, mac, c, nil
 }
