@@ -144,8 +144,11 @@ var (
 	// ErrNoSuchInterface: the named interface does not exist (in the
 	// calling thread's network namespace).
 	ErrNoSuchInterface = errors.New("afpacket: no such interface")
-	// ErrInterfaceDown: the interface exists but is administratively down.
-	ErrInterfaceDown = errors.New("afpacket: interface is down")
+	// ErrInterfaceDown: the link is down (the same value as
+	// link.ErrLinkDown), as WriteFrame reports it. Open accepts an
+	// interface that is down: the endpoint reports its state after
+	// Attach and receives once it comes up.
+	ErrInterfaceDown = link.ErrLinkDown
 	// ErrPermission: the process lacks CAP_NET_RAW.
 	ErrPermission = errors.New("afpacket: permission denied (needs CAP_NET_RAW)")
 	// ErrNotEthernet: the interface has no 6-byte hardware address.
@@ -211,7 +214,8 @@ var (
 // Open opens an endpoint on interface ifname in the calling thread's network
 // namespace (use netns.NS.Do to open one inside a test namespace; the socket
 // stays there). It fails with errors wrapping ErrNoSuchInterface,
-// ErrInterfaceDown, ErrNotEthernet, ErrPermission or (ModeRing) ErrRing.
+// ErrNotEthernet, ErrPermission or (ModeRing) ErrRing. The interface may be
+// down: the first state the handler gets after Attach says so.
 func Open(ifname string, opts Options) (*Endpoint, error) {
 	fail := func(format string, args ...any) (*Endpoint, error) {
 		return nil, fmt.Errorf("afpacket: open %s: "+format, append([]any{ifname}, args...)...)
@@ -242,9 +246,6 @@ func Open(ifname string, opts Options) (*Endpoint, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return fail("%w", ErrNoSuchInterface)
-	}
-	if ifi.Flags&net.FlagUp == 0 {
-		return fail("%w", ErrInterfaceDown)
 	}
 	if len(ifi.HardwareAddr) != len(wire.MAC{}) {
 		return fail("%w (hardware address %q)", ErrNotEthernet, ifi.HardwareAddr)

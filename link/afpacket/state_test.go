@@ -368,3 +368,32 @@ func testCloseUnblocksParkedReader(t *testing.T, mode afpacket.Mode) {
 	}
 	waitNoReader(t)
 }
+
+func TestOpenDownInterface(t *testing.T) { forEachMode(t, testOpenDownInterface) }
+
+// testOpenDownInterface: an administratively down interface can be opened;
+// the endpoint reports it down after Attach, fails writes with
+// ErrLinkDown (ErrInterfaceDown), and once the interface comes up reports
+// up and receives.
+func testOpenDownInterface(t *testing.T, mode afpacket.Mode) {
+	p := newPair(t)
+	if err := p.b.LinkDown(p.vb); err != nil {
+		t.Fatal(err)
+	}
+	epB := open(t, p.b, p.vb, afpacket.Options{Mode: mode})
+	r, ch := newStateRecorder()
+	if err := epB.Attach(r); err != nil {
+		t.Fatal(err)
+	}
+	expectState(t, r, false, false)
+	err := epB.WriteFrame(frame(wire.BroadcastMAC, epB.HardwareAddr(), "x"))
+	if !errors.Is(err, link.ErrLinkDown) || !errors.Is(err, afpacket.ErrInterfaceDown) {
+		t.Fatalf("write on a down interface: %v", err)
+	}
+	if err := p.b.LinkUp(p.vb); err != nil {
+		t.Fatal(err)
+	}
+	expectState(t, r, true, false)
+	epA := open(t, p.a, p.va, afpacket.Options{Mode: afpacket.ModeRecvmsg})
+	exchange(t, epA, epB, ch, "after up")
+}
