@@ -1,9 +1,12 @@
 package memlan_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,5 +182,46 @@ func TestCarrierAndRemove(t *testing.T) {
 	hc.waitFor(t, "initial state", func() bool { return len(hc.states) == 1 })
 	if hc.states[0].Up {
 		t.Fatal("initial state up with the carrier off")
+	}
+}
+
+// countingHandler counts log records.
+type countingHandler struct{ n atomic.Int64 }
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (h *countingHandler) Handle(context.Context, slog.Record) error { h.n.Add(1); return nil }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler             { return h }
+
+// TestNilLoggerDiscards: with no Logger, a queue overflow (logged as a
+// warning) reaches no handler, slog.Default's included.
+func TestNilLoggerDiscards(t *testing.T) {
+	def := &countingHandler{}
+	old := slog.Default()
+	slog.SetDefault(slog.New(def))
+	defer slog.SetDefault(old)
+	lan := memlan.New(memlan.Options{QueueLen: 1})
+	defer lan.Close()
+	a := lan.NewEndpoint("a", memlan.EndpointConfig{MAC: macA})
+	b := lan.NewEndpoint("b", memlan.EndpointConfig{MAC: macB})
+	h := newBatchHandler()
+	if err := b.Attach(h); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteFrame(frame(macB, macA, "first")); err != nil {
+		t.Fatal(err)
+	}
+	<-h.entered
+	for range 5 {
+		if err := a.WriteFrame(frame(macB, macA, "more")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(h.release)
+	if b.Stats().DroppedQueue == 0 {
+		t.Fatal("the queue did not overflow")
+	}
+	if n := def.n.Load(); n != 0 {
+		t.Fatalf("%d records reached slog.Default", n)
 	}
 }

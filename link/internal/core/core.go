@@ -275,7 +275,7 @@ func (c *Core) deliverStates(h link.Handler) (gone bool) {
 	c.states = c.states[:0]
 	c.statesMu.Unlock()
 	for _, st := range sts {
-		c.log.Info("link state", "state", st.String())
+		c.log.Debug("link state", "state", st.String())
 		h.HandleLinkState(st)
 		if st.Gone {
 			return true

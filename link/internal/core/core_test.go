@@ -3,8 +3,10 @@
 package core
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -495,5 +497,79 @@ func TestReadBatchDoesNotAllocate(t *testing.T) {
 	})
 	if n != 0 {
 		t.Fatalf("%v allocations per batch, want 0", n)
+	}
+}
+
+// capture is a slog.Handler that keeps records.
+type capture struct {
+	mu      sync.Mutex // guards records; held for a few instructions
+	records []slog.Record
+	attrs   []slog.Attr
+}
+
+func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
+func (c *capture) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r.AddAttrs(c.attrs...)
+	c.records = append(c.records, r)
+	return nil
+}
+func (c *capture) WithAttrs(as []slog.Attr) slog.Handler {
+	return &sharedCapture{c, as}
+}
+func (c *capture) WithGroup(string) slog.Handler { return c }
+
+type sharedCapture struct {
+	*capture
+	as []slog.Attr
+}
+
+func (s *sharedCapture) Handle(ctx context.Context, r slog.Record) error {
+	r.AddAttrs(s.as...)
+	return s.capture.Handle(ctx, r)
+}
+
+// TestLogging: records carry "interface" (and "err"); a nil Logger logs
+// nowhere, not even to slog.Default.
+func TestLogging(t *testing.T) {
+	def := &capture{}
+	old := slog.Default()
+	slog.SetDefault(slog.New(def))
+	defer slog.SetDefault(old)
+
+	mine := &capture{}
+	for _, l := range []*slog.Logger{nil, slog.New(mine)} {
+		d := newFakeDev(t)
+		c := newCore(t, d, Config{Logger: l})
+		r := newRecorder()
+		if err := c.Attach(r); err != nil {
+			t.Fatal(err)
+		}
+		e := error(unix.EIO)
+		d.readErr.Store(&e)
+		d.send(t, testFrame(unicast, 1))
+		r.waitFor(t, "frame", func() bool { return len(r.frames) == 1 })
+	}
+	def.mu.Lock()
+	if n := len(def.records); n != 0 {
+		t.Fatalf("a nil Logger wrote %d records to slog.Default", n)
+	}
+	def.mu.Unlock()
+	mine.mu.Lock()
+	defer mine.mu.Unlock()
+	found := false
+	for _, rec := range mine.records {
+		keys := map[string]string{}
+		rec.Attrs(func(a slog.Attr) bool { keys[a.Key] = a.Value.String(); return true })
+		if keys["interface"] != "f0" {
+			t.Fatalf("record %q without interface=f0: %v", rec.Message, keys)
+		}
+		if rec.Message == "read failed" && keys["err"] != "" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no read failure logged with err: %d records", len(mine.records))
 	}
 }
