@@ -107,8 +107,8 @@ func TestInputChecks(t *testing.T) {
 		{"mld query for a group not joined", true, nil, prototest.MLDv2Query(ip(m2), time.Second), proto.Counters{QueriesReceived: 1, QueriesIgnored: 1}, false},
 	}
 	localJoins := map[string]string{
-		"igmp general query to a joined local group": "224.0.0.251",
-		"mld general query to a joined link-scope group":  "ff02::fb",
+		"igmp general query to a joined local group":     "224.0.0.251",
+		"mld general query to a joined link-scope group": "ff02::fb",
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

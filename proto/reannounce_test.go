@@ -27,7 +27,7 @@ func TestReannounce(t *testing.T) {
 			h.setMany(map[string]membership.State{f.g: f.st(exc, "c"), f.g2: f.st(inc, "a", "b"), g3: f.st(exc)})
 			h.drain()
 			h.recv(f.query(f.g, 20*time.Second))
-			h.recv(f.queryQRV(3)) // learned: Robustness 3
+			h.recv(f.queryQRV(3))                                                    // learned: Robustness 3
 			h.setMany(map[string]membership.State{f.g2: f.st(inc, "a"), g3: nonMem}) // BLOCK(g2){b}, TO_IN(g3){}
 			h.takeAt()
 			if s := h.e.Status(); s.Robustness != 3 || s.PendingQueryResponses != 2 || s.PendingStateChanges != 2 {
