@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mcstack/mcstack/internal/mpmc"
 	"github.com/mcstack/mcstack/membership"
 )
 
@@ -18,7 +20,9 @@ import (
 // concurrent use.
 //
 // Several sockets may bind one port (as with SO_REUSEADDR for multicast
-// receivers): each gets its own copy of every datagram it accepts.
+// receivers): each gets every datagram it accepts. Sockets that accept the
+// same datagram share one copy of it in memory (it is immutable once
+// queued); each reader copies it into its own buffer.
 type Conn struct {
 	stack *Stack
 	is4   bool
@@ -27,15 +31,23 @@ type Conn struct {
 	// one (unicast or a multicast group), else invalid.
 	bound netip.Addr
 
-	// shards is the receive path's view of the socket's filters: an
-	// immutable map per shard, replaced under Stack.mu when a group is
-	// joined or left; a group's state is replaced in its cell.
-	shards [numShards]atomic.Pointer[filterShard]
+	// The receive queue: created on the first datagram (an idle socket
+	// costs no queue), bounded by queueCap; pushes never block (a full
+	// queue drops and counts), readers park on wakec when it is empty.
+	queue    atomic.Pointer[mpmc.Queue[datagram]]
+	queueCap atomic.Int32
+	// waiting counts readers parked on wakec; a producer signals wakec
+	// only when it is nonzero, once per batch of frames.
+	waiting atomic.Int32
+	wakec   chan struct{} // capacity 1
+	// notifyPending is set while the socket is on a receive batch's list
+	// of sockets to wake (rxBatch).
+	notifyPending atomic.Bool
 
-	queue     chan *datagram
 	done      chan struct{} // closed by Close; wakes readers
 	closed    atomic.Bool
 	closeOnce sync.Once
+	released  chan struct{} // closed when Close has released everything
 	drops     atomic.Uint64
 
 	// filters is the socket's membership state. Guarded by Stack.mu.
@@ -58,27 +70,12 @@ type Conn struct {
 	writeDeadline deadline
 }
 
-const numShards = 32
-
-type filterShard map[membership.Key]*filterCell
-
-// emptyShard is shared by every socket's unused shards; it is never
-// modified (publishLocked copies before adding).
-var emptyShard = filterShard{}
-
-// filterCell holds one (interface, group) filter of a socket.
-type filterCell struct {
-	st atomic.Pointer[membership.State]
-}
-
-func shardOf(k membership.Key) int {
-	a := k.Group.As16()
-	return int(a[15]^a[14]<<3^a[13]<<5^byte(k.IfIndex)) % numShards
-}
-
-// datagram is one queued received datagram; recycled through a pool so the
-// receive path does not allocate in the steady state.
+// datagram is one received datagram, shared by every socket it was queued
+// to and immutable once queued; recycled through a pool (when the last
+// reference is released) so the receive path does not allocate in the
+// steady state.
 type datagram struct {
+	refs    atomic.Int32
 	buf     []byte
 	src     netip.AddrPort
 	dst     netip.Addr
@@ -88,11 +85,33 @@ type datagram struct {
 
 var datagramPool = sync.Pool{New: func() any { return &datagram{buf: make([]byte, 0, 2048)} }}
 
+// newDatagram copies payload into a pooled datagram holding one reference
+// (the producer's).
+func newDatagram(ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) *datagram {
+	d := datagramPool.Get().(*datagram)
+	d.refs.Store(1)
+	d.buf = append(d.buf[:0], payload...)
+	d.src = netip.AddrPortFrom(src, srcPort)
+	d.dst, d.ifIndex, d.ttl = dst, ifIndex, ttl
+	return d
+}
+
+// release drops one reference; the last returns d to the pool.
+func (d *datagram) release() {
+	if d.refs.Add(-1) == 0 {
+		datagramPool.Put(d)
+	}
+}
+
 // ListenUDP opens a UDP socket. network is "udp4", "udp6" or "udp" (the
 // family of laddr, IPv6 when unspecified and invalid). laddr's address may
 // be the unspecified address (receive everything on the port), an address
-// of an interface, or a multicast group (receive only that group); port 0
-// picks a free ephemeral port.
+// of an interface, or a multicast group (receive only that group); an
+// IPv4-mapped IPv6 address is taken as the IPv4 address. Port 0 picks a
+// free ephemeral port.
+//
+// Cost: O(sockets bound to the port) under Stack.mu (O(ports) to find an
+// ephemeral port in the worst case).
 func (s *Stack) ListenUDP(network string, laddr netip.AddrPort) (*Conn, error) {
 	a := laddr.Addr().Unmap()
 	var is4 bool
@@ -115,19 +134,18 @@ func (s *Stack) ListenUDP(network string, laddr netip.AddrPort) (*Conn, error) {
 		return nil, fmt.Errorf("listen %s %v: %w", network, laddr, ErrBadAddress)
 	}
 	c := &Conn{
-		stack: s,
-		is4:   is4,
-		queue: make(chan *datagram, s.cfg.QueueLen),
-		done:  make(chan struct{}),
+		stack:    s,
+		is4:      is4,
+		wakec:    make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		released: make(chan struct{}),
 	}
 	if !a.IsUnspecified() {
 		c.bound = a
 	}
+	c.queueCap.Store(int32(s.cfg.QueueLen))
 	c.ttl.Store(1)
 	c.filters = membership.NewSocketFilters(s.cfg.Limits)
-	for i := range c.shards {
-		c.shards[i].Store(&emptyShard)
-	}
 	c.initDeadlines()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -137,21 +155,19 @@ func (s *Stack) ListenUDP(network string, laddr netip.AddrPort) (*Conn, error) {
 	if !a.IsUnspecified() && !a.IsMulticast() && !s.isLocalLocked(a) {
 		return nil, fmt.Errorf("listen %s %v: not an interface address: %w", network, laddr, ErrBadAddress)
 	}
-	ports := *s.ports.Load()
 	port := laddr.Port()
 	if port == 0 {
 		var ok bool
-		if port, ok = ephemeralPort(ports); !ok {
+		if port, ok = s.ephemeralPortLocked(); !ok {
 			return nil, fmt.Errorf("listen %s %v: no free ephemeral port", network, laddr)
 		}
 	}
 	c.port = port
-	next := make(portTable, len(ports)+1)
-	for p, l := range ports {
-		next[p] = l
+	var conns []*Conn
+	if l, ok := s.ports.Load(port); ok {
+		conns = l.conns
 	}
-	next[port] = append(append([]*Conn(nil), ports[port]...), c)
-	s.ports.Store(&next)
+	s.ports.Store(port, &portList{conns: append(slices.Clip(conns), c)})
 	s.conns[c] = struct{}{}
 	return c, nil
 }
@@ -167,22 +183,51 @@ func (s *Stack) isLocalLocked(a netip.Addr) bool {
 	return false
 }
 
-func ephemeralPort(t portTable) (uint16, bool) {
+func (s *Stack) ephemeralPortLocked() (uint16, bool) {
 	const lo, hi = 49152, 65535
 	start := lo + int(time.Now().UnixNano()%int64(hi-lo+1))
 	for i := 0; i <= hi-lo; i++ {
 		p := uint16(lo + (start-lo+i)%(hi-lo+1))
-		if len(t[p]) == 0 {
+		if _, used := s.ports.Load(p); !used {
 			return p, true
 		}
 	}
 	return 0, false
 }
 
-// Close closes the socket and returns at once: readers are woken with
-// net.ErrClosed, the socket stops receiving, and its memberships are
-// released in memory; the driver updates and reports that follow are made
-// by the interfaces' workers (coalesced with other changes).
+// unbindLocked removes c from its port's list: O(sockets on the port).
+func (s *Stack) unbindLocked(c *Conn) {
+	l, ok := s.ports.Load(c.port)
+	if !ok {
+		return
+	}
+	kept := make([]*Conn, 0, len(l.conns))
+	for _, o := range l.conns {
+		if o != c {
+			kept = append(kept, o)
+		}
+	}
+	if len(kept) == 0 {
+		s.ports.Delete(c.port)
+		return
+	}
+	s.ports.Store(c.port, &portList{conns: kept})
+}
+
+// closeChunk is how many memberships Close releases per hold of Stack.mu,
+// so that closing a socket joined to thousands of groups never keeps other
+// operations waiting for more than a few microseconds per group.
+const closeChunk = 64
+
+// Close closes the socket. The socket stops receiving and its readers are
+// woken with net.ErrClosed at once; then its memberships are released in
+// memory (no I/O; Stack.mu is taken for at most closeChunk groups at a
+// time, so other operations interleave); the driver updates and reports
+// that follow are made by the interfaces' workers (coalesced with other
+// changes). Close returns when the release is done; a concurrent or later
+// Close waits for the same and returns an error wrapping net.ErrClosed.
+//
+// Cost: O(G) for a socket joined to G groups, plus O(sockets on its port).
 func (c *Conn) Close() error {
 	first := false
 	c.closeOnce.Do(func() {
@@ -191,99 +236,129 @@ func (c *Conn) Close() error {
 		close(c.done)
 	})
 	if !first {
+		<-c.released
 		return c.opErr("close", ErrClosed)
 	}
+	defer close(c.released)
 	c.stopDeadlines()
 	s := c.stack
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.conns, c)
-	ports := *s.ports.Load()
-	next := make(portTable, len(ports))
-	for p, l := range ports {
-		if p != c.port {
-			next[p] = l
-			continue
-		}
-		var kept []*Conn
-		for _, o := range l {
-			if o != c {
-				kept = append(kept, o)
+	s.unbindLocked(c)
+	entries := c.filters.All()
+	s.mu.Unlock()
+	for {
+		n := min(len(entries), closeChunk)
+		s.mu.Lock()
+		for _, e := range entries[:n] {
+			// An interface removal may have released it meanwhile.
+			st, ok := c.filters.Get(e.Key)
+			if !ok {
+				continue
 			}
+			if ifc := s.ifcs[e.Key.IfIndex]; ifc != nil {
+				ifc.publishSubLocked(c, e.Key.Group, membership.State{})
+				ifc.applyLocked(e.Key.Group, st, membership.State{})
+			}
+			c.filters.Commit(e.Key, membership.State{})
 		}
-		if len(kept) > 0 {
-			next[p] = kept
+		entries = entries[n:]
+		if len(entries) == 0 {
+			// Until now detachLocked could still find the socket and
+			// release its memberships on a removed interface.
+			delete(s.conns, c)
+			c.mcastIfc.Store(nil)
+			s.mu.Unlock()
+			break
+		}
+		s.mu.Unlock()
+	}
+	// Datagrams still queued go back to the pool. (A receive goroutine
+	// that looked the socket up before it was unlinked may still queue
+	// one; the collector takes it with the socket.)
+	if q := c.queue.Load(); q != nil {
+		for d := q.Pop(); d != nil; d = q.Pop() {
+			d.release()
 		}
 	}
-	s.ports.Store(&next)
-	for _, e := range c.filters.All() {
-		if ifc := s.ifcs[e.Key.IfIndex]; ifc != nil {
-			ifc.applyLocked(e.Key.Group, e.State, membership.State{})
-		}
-		c.filters.Commit(e.Key, membership.State{})
-		c.publishLocked(e.Key, membership.State{})
-	}
-	c.mcastIfc.Store(nil)
 	return nil
 }
 
-// filterFor returns the socket's filter for k, or nil if not joined.
-// Receive path: lock-free.
-func (c *Conn) filterFor(k membership.Key) *membership.State {
-	cell := (*c.shards[shardOf(k)].Load())[k]
-	if cell == nil {
-		return nil
-	}
-	return cell.st.Load()
-}
-
-// publishLocked makes st the receive path's view of the socket's filter for
-// k. Called with Stack.mu held.
-func (c *Conn) publishLocked(k membership.Key, st membership.State) {
-	sh := &c.shards[shardOf(k)]
-	cur := *sh.Load()
-	cell := cur[k]
-	if st.IsMember() {
-		if cell != nil {
-			cell.st.Store(&st)
-			return
-		}
-		cell = &filterCell{}
-		cell.st.Store(&st)
-		next := make(filterShard, len(cur)+1)
-		for kk, v := range cur {
-			next[kk] = v
-		}
-		next[k] = cell
-		sh.Store(&next)
-		return
-	}
-	if cell == nil {
-		return
-	}
-	next := make(filterShard, len(cur))
-	for kk, v := range cur {
-		if kk != k {
-			next[kk] = v
+// enqueue queues d (taking a reference) for the socket's readers. With a
+// batch, the readers are woken when the batch ends; without one (a
+// looped-back datagram), at once. Never blocks: a full queue drops and
+// counts.
+func (c *Conn) enqueue(d *datagram, b *rxBatch) bool {
+	q := c.queue.Load()
+	if q == nil {
+		q = mpmc.New[datagram](int(c.queueCap.Load()))
+		if !c.queue.CompareAndSwap(nil, q) {
+			q = c.queue.Load()
 		}
 	}
-	sh.Store(&next)
-}
-
-// enqueue queues a copy of payload. Receive path: never blocks; a full
-// queue drops.
-func (c *Conn) enqueue(ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) bool {
-	d := datagramPool.Get().(*datagram)
-	d.buf = append(d.buf[:0], payload...)
-	d.src = netip.AddrPortFrom(src, srcPort)
-	d.dst, d.ifIndex, d.ttl = dst, ifIndex, ttl
-	select {
-	case c.queue <- d:
-		return true
-	default:
-		datagramPool.Put(d)
+	d.refs.Add(1)
+	if !q.Push(d) {
+		d.refs.Add(-1) // never the last: the producer holds one
 		c.drops.Add(1)
 		return false
+	}
+	if b == nil {
+		c.notify()
+	} else if !c.notifyPending.Swap(true) {
+		b.touched = append(b.touched, c)
+	}
+	return true
+}
+
+// notify wakes a parked reader, if any.
+func (c *Conn) notify() {
+	if c.waiting.Load() > 0 {
+		select {
+		case c.wakec <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pop returns the oldest queued datagram, or nil.
+func (c *Conn) pop() *datagram {
+	if q := c.queue.Load(); q != nil {
+		return q.Pop()
+	}
+	return nil
+}
+
+// next waits for a datagram, the read deadline or Close.
+func (c *Conn) next() (*datagram, error) {
+	for {
+		if c.closed.Load() {
+			return nil, c.opErr("read", ErrClosed)
+		}
+		// As with package net, a passed deadline fails the read even
+		// when a datagram is queued.
+		expired := c.readExpired()
+		select {
+		case <-expired:
+			return nil, c.opErr("read", os.ErrDeadlineExceeded)
+		default:
+		}
+		if d := c.pop(); d != nil {
+			return d, nil
+		}
+		c.waiting.Add(1)
+		if d := c.pop(); d != nil {
+			c.waiting.Add(-1)
+			return d, nil
+		}
+		select {
+		case <-c.wakec:
+		case <-c.done:
+		case <-expired:
+		}
+		c.waiting.Add(-1)
+		// Several readers: pass the wake-up on while datagrams remain.
+		if q := c.queue.Load(); q != nil && q.Len() > 1 {
+			c.notify()
+		}
 	}
 }
 
@@ -301,32 +376,60 @@ type ControlMessage struct {
 // passes (an error wrapping os.ErrDeadlineExceeded) or the socket is closed
 // (net.ErrClosed).
 func (c *Conn) ReadMsg(b []byte) (int, ControlMessage, error) {
-	if c.closed.Load() {
-		return 0, ControlMessage{}, c.opErr("read", ErrClosed)
+	d, err := c.next()
+	if err != nil {
+		return 0, ControlMessage{}, err
 	}
-	// As with package net, a passed deadline fails the read even when a
-	// datagram is queued.
-	expired := c.readExpired()
-	select {
-	case <-expired:
-		return 0, ControlMessage{}, c.opErr("read", os.ErrDeadlineExceeded)
-	default:
-	}
-	select {
-	case d := <-c.queue:
-		return c.take(b, d)
-	case <-c.done:
-		return 0, ControlMessage{}, c.opErr("read", ErrClosed)
-	case <-expired:
-		return 0, ControlMessage{}, c.opErr("read", os.ErrDeadlineExceeded)
-	}
-}
-
-func (c *Conn) take(b []byte, d *datagram) (int, ControlMessage, error) {
 	n := copy(b, d.buf)
 	cm := ControlMessage{Src: d.src, Dst: d.dst, IfIndex: d.ifIndex, TTL: int(d.ttl)}
-	datagramPool.Put(d)
+	d.release()
 	return n, cm, nil
+}
+
+// Message is one datagram read by ReadBatch.
+type Message struct {
+	// Buf is the caller's buffer; the datagram is copied into it.
+	Buf []byte
+	// N is the number of bytes copied into Buf.
+	N int
+	// Truncated is set when the datagram was longer than Buf (the rest
+	// is lost, as with a short buffer for ReadMsg).
+	Truncated bool
+	ControlMessage
+}
+
+// ReadBatch reads up to len(ms) datagrams, like ReadBatch of
+// golang.org/x/net/ipv4's PacketConn (recvmmsg): it blocks until at least
+// one datagram is queued (or the deadline passes, or the socket closes, as
+// ReadMsg), then takes, without blocking again, as many as are queued and
+// fit in ms. Each is copied into ms[i].Buf and described in ms[i]. It
+// returns the number of messages filled.
+//
+// Under load a reader gets many datagrams per call and per wake-up: the
+// receive path wakes a socket once per batch of frames from the link, not
+// once per datagram.
+func (c *Conn) ReadBatch(ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	d, err := c.next()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		m := &ms[n]
+		m.N = copy(m.Buf, d.buf)
+		m.Truncated = len(d.buf) > len(m.Buf)
+		m.ControlMessage = ControlMessage{Src: d.src, Dst: d.dst, IfIndex: d.ifIndex, TTL: int(d.ttl)}
+		d.release()
+		if n++; n == len(ms) {
+			return n, nil
+		}
+		if d = c.pop(); d == nil {
+			return n, nil
+		}
+	}
 }
 
 // ReadFromAddrPort reads one datagram and returns its sender.

@@ -34,3 +34,8 @@ var (
 // ErrClosed is returned by operations on a closed Conn. It is net.ErrClosed,
 // so code written for the net package recognizes it.
 var ErrClosed = net.ErrClosed
+
+// ErrLinkGone: the interface's link disappeared (the kernel interface was
+// deleted, the TAP device removed); Interface.Sync returns it wrapped, and
+// Interface.Done is closed. Remove the interface from the stack.
+var ErrLinkGone = errors.New("link gone")

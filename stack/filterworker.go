@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,21 +15,25 @@ import (
 // errWorkerStopped is returned by Sync after the interface was removed.
 var errWorkerStopped = fmt.Errorf("interface removed: %w", ErrUnknownInterface)
 
-// filterWorker programs the endpoint's multicast filter. It always programs
-// the latest needed set, so a burst of changes, or changes made while a
-// slow driver is busy, costs one driver call; a change that comes back to
-// the programmed set costs none.
+// filterWorker programs the endpoint's multicast filter (its pass runs on a
+// worker). It always programs the latest needed set, so a burst of changes,
+// or changes made while a slow driver is busy, costs one driver call; a
+// change that comes back to the programmed set within CoalesceDelay costs
+// none.
 type filterWorker struct {
-	ifc   *Interface
-	kickc chan struct{} // capacity 1: a pending kick absorbs later ones
-	syncc chan chan error
-	stopc chan struct{}
-	done  chan struct{}
+	ifc *Interface
+	w   *worker
 
 	requests atomic.Uint64
 
-	// mu guards the fields below. Held only to copy them: never across the
-	// driver call. The receive path never takes it.
+	// Owned by the passes (which the worker runs one at a time).
+	backoff  time.Duration // delay before retrying a failed update
+	attempts int           // failed attempts to clear the filter while stopping
+	finalErr error         // the error the drain reports (set by the last pass)
+
+	// mu guards the fields below. It is held only to read or write them:
+	// never across the driver call or a log call (a slow log handler must
+	// not block Status). The receive path never takes it.
 	mu         sync.Mutex
 	programmed []wire.MAC
 	valid      bool // programmed reflects a successful call
@@ -42,162 +45,100 @@ type filterWorker struct {
 }
 
 func newFilterWorker(ifc *Interface) *filterWorker {
-	return &filterWorker{
-		ifc:   ifc,
-		kickc: make(chan struct{}, 1),
-		syncc: make(chan chan error),
-		stopc: make(chan struct{}),
-		done:  make(chan struct{}),
-	}
+	fw := &filterWorker{ifc: ifc, backoff: ifc.stack.cfg.FilterRetry}
+	fw.w = newWorker(ifc.stack.cfg.Clock, ifc.stack.cfg.CoalesceDelay, fw.pass)
+	return fw
 }
 
 // kick tells the worker the needed set may have changed. It never blocks.
-func (w *filterWorker) kick() {
-	w.requests.Add(1)
-	select {
-	case w.kickc <- struct{}{}:
-	default:
-	}
+func (fw *filterWorker) kick() {
+	fw.requests.Add(1)
+	fw.w.wake()
 }
 
-func (w *filterWorker) run() {
-	defer close(w.done)
-	cfg := &w.ifc.stack.cfg
-	backoff := cfg.FilterRetry
-	var retry *time.Timer
-	var retryC <-chan time.Time
-	for {
-		var waiters []chan error
-		select {
-		case <-w.kickc:
-			if cfg.CoalesceDelay > 0 {
-				time.Sleep(cfg.CoalesceDelay)
-			}
-		case ch := <-w.syncc:
-			waiters = append(waiters, ch)
-		case <-retryC:
-		case <-w.stopc:
-			if retry != nil {
-				retry.Stop()
-			}
-			return
-		}
-		// The pass reads the latest state, so a kick that arrived before it
-		// starts is answered by it; dropping it here keeps a stale kick
-		// from opening a coalescing window in the middle of a later burst.
-		drainKick(w.kickc)
-		err := w.pass()
-		if err != nil {
-			if retry != nil {
-				retry.Stop()
-			}
-			retry = time.NewTimer(backoff)
-			retryC = retry.C
-			backoff = min(2*backoff, time.Second)
-		} else {
-			retryC = nil
-			backoff = cfg.FilterRetry
-		}
-		for _, ch := range waiters {
-			ch <- err
-		}
-	}
-}
+// drainAttempts is how many times the drain tries to clear the filter.
+const drainAttempts = 3
 
-// pass programs the needed set if it differs from the programmed one.
-func (w *filterWorker) pass() error {
-	s := w.ifc.stack
-	s.mu.Lock()
+// pass programs the needed set if it differs from the programmed one;
+// while stopping, it clears the filter (the interface is leaving the
+// stack), a bounded number of times on failure.
+func (fw *filterWorker) pass(now time.Time, f passFlags) (time.Time, error) {
+	ifc := fw.ifc
+	if ifc.linkGone() {
+		// The driver is gone with the interface: nothing to program.
+		return time.Time{}, nil
+	}
 	var needed []wire.MAC
-	if !w.ifc.removed.Load() {
-		needed = w.ifc.neededMACsLocked()
+	var next time.Time
+	if !f.stopping {
+		s := ifc.stack
+		s.mu.Lock()
+		if !ifc.removed.Load() {
+			needed, next = ifc.neededMACsLocked(now, f.force)
+		}
+		s.mu.Unlock()
+		sortMACs(needed)
 	}
-	s.mu.Unlock()
-	sortMACs(needed)
-	return w.program(needed)
+	err := fw.program(needed)
+	if f.stopping {
+		fw.finalErr = nil
+		if err == nil || errors.Is(err, link.ErrClosed) || errors.Is(err, link.ErrGone) {
+			return time.Time{}, nil
+		}
+		if fw.attempts++; fw.attempts >= drainAttempts {
+			fw.finalErr = err
+			return time.Time{}, err
+		}
+		return now.Add(fw.backoff << (fw.attempts - 1)), err
+	}
+	if err != nil {
+		next = minTime(next, now.Add(fw.backoff))
+		fw.backoff = min(2*fw.backoff, time.Second)
+	} else {
+		fw.backoff = ifc.stack.cfg.FilterRetry
+	}
+	return next, err
 }
 
-func (w *filterWorker) program(needed []wire.MAC) error {
-	w.mu.Lock()
-	same := w.valid && slices.Equal(w.programmed, needed)
-	w.pending = !same
-	w.mu.Unlock()
+// program makes one driver call when needed differs from what is
+// programmed, and records the outcome.
+func (fw *filterWorker) program(needed []wire.MAC) error {
+	fw.mu.Lock()
+	same := fw.valid && slices.Equal(fw.programmed, needed)
+	fw.pending = !same
+	fw.mu.Unlock()
 	if same {
 		return nil
 	}
-	st, err := w.ifc.ep.SetMulticastFilter(needed)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.calls++
+	st, err := fw.ifc.ep.SetMulticastFilter(needed)
+	fw.mu.Lock()
+	fw.calls++
 	if err != nil {
-		w.errors++
-		w.lastErr = err.Error()
-		w.valid = false
-		w.ifc.log.Warn("multicast filter update failed; will retry", "macs", len(needed), "err", err)
+		fw.errors++
+		fw.lastErr = err.Error()
+		fw.valid = false
+	} else {
+		fw.programmed, fw.valid, fw.allMulti, fw.lastErr, fw.pending = needed, true, st.AllMulticast, "", false
+	}
+	fw.mu.Unlock()
+	if err != nil {
+		fw.ifc.log.Warn("multicast filter update failed; will retry", "macs", len(needed), "err", err)
 		return err
 	}
-	w.programmed, w.valid, w.allMulti, w.lastErr, w.pending = needed, true, st.AllMulticast, "", false
-	w.ifc.log.Debug("multicast filter programmed", "macs", len(needed), "all_multicast", st.AllMulticast)
+	fw.ifc.log.Debug("multicast filter programmed", "macs", len(needed), "all_multicast", st.AllMulticast)
 	return nil
 }
 
-// sync waits for a pass that starts after the call.
-func (w *filterWorker) sync(ctx context.Context) error { return awaitPass(ctx, w.syncc, w.done) }
-
-// awaitPass asks a worker (through its sync channel) to report the end of
-// its next pass, and waits for that report, the worker's exit or ctx.
-func awaitPass(ctx context.Context, syncc chan<- chan error, done <-chan struct{}) error {
-	ch := make(chan error, 1)
-	select {
-	case syncc <- ch:
-	case <-done:
-		return errWorkerStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// stopAndWait stops the worker, then clears the driver filter (the
-// interface is leaving the stack), retrying a failed update a few times.
-func (w *filterWorker) stopAndWait() error {
-	close(w.stopc)
-	<-w.done
-	var err error
-	delay := w.ifc.stack.cfg.FilterRetry
-	for range 3 {
-		if err = w.program(nil); err == nil || errors.Is(err, link.ErrClosed) {
-			return nil
-		}
-		time.Sleep(delay)
-		delay *= 2
-	}
-	return err
-}
-
-func (w *filterWorker) status() DriverStatus {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (fw *filterWorker) status() DriverStatus {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
 	return DriverStatus{
-		Exact:        slices.Clone(w.programmed),
-		AllMulticast: w.allMulti,
-		Requests:     w.requests.Load(),
-		Calls:        w.calls,
-		Errors:       w.errors,
-		LastError:    w.lastErr,
-		Pending:      w.pending,
-	}
-}
-
-// drainKick empties a capacity-1 kick channel without blocking.
-func drainKick(c chan struct{}) {
-	select {
-	case <-c:
-	default:
+		Exact:        slices.Clone(fw.programmed),
+		AllMulticast: fw.allMulti,
+		Requests:     fw.requests.Load(),
+		Calls:        fw.calls,
+		Errors:       fw.errors,
+		LastError:    fw.lastErr,
+		Pending:      fw.pending,
 	}
 }

@@ -33,6 +33,10 @@ type testEndpoint struct {
 	closed   bool
 	// attachErr, when set, is returned by Attach.
 	attachErr error
+	// blockWrites makes the next WriteFrame calls fail with
+	// link.ErrWouldBlock (negative: every call); blocked counts them.
+	blockWrites int
+	blocked     int
 
 	// inUpdate is set while SetMulticastFilter runs (after its delay
 	// began), so tests can tell when the filter worker is inside the
@@ -61,6 +65,11 @@ func (e *testEndpoint) WriteFrame(f []byte) error {
 	defer e.mu.Unlock()
 	if e.closed {
 		return link.ErrClosed
+	}
+	if e.blockWrites != 0 {
+		e.blockWrites--
+		e.blocked++
+		return fmt.Errorf("test endpoint: %w", link.ErrWouldBlock)
 	}
 	e.written = append(e.written, slices.Clone(f))
 	return nil
@@ -242,6 +251,7 @@ type recEngine struct {
 	shutdown bool
 	// afterShutdown counts StateChanged calls made after Shutdown (a bug).
 	afterShutdown int
+	reannounced   int
 }
 
 func (e *recEngine) StateChanged(_ time.Time, ds []membership.Delta) {
@@ -265,6 +275,19 @@ func (e *recEngine) Shutdown(time.Time) {
 	e.shutdown = true
 }
 func (e *recEngine) Status() proto.Status { return proto.Status{Family: e.fam} }
+
+// Reannounce records the call (the stack calls it when the link comes back).
+func (e *recEngine) Reannounce(time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.reannounced++
+}
+
+func (e *recEngine) reannounces() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.reannounced
+}
 
 func (e *recEngine) snapshot() (deltas []membership.Delta, shutdown bool) {
 	e.mu.Lock()
@@ -349,15 +372,11 @@ func (d drained) String() string {
 // read deadline would fail ReadMsg even with data queued).
 func drainConn(c *Conn) []drained {
 	var out []drained
-	for {
-		select {
-		case d := <-c.queue:
-			out = append(out, drained{string(d.buf), ControlMessage{Src: d.src, Dst: d.dst, IfIndex: d.ifIndex, TTL: int(d.ttl)}})
-			datagramPool.Put(d)
-		default:
-			return out
-		}
+	for d := c.pop(); d != nil; d = c.pop() {
+		out = append(out, drained{string(d.buf), ControlMessage{Src: d.src, Dst: d.dst, IfIndex: d.ifIndex, TTL: int(d.ttl)}})
+		d.release()
 	}
+	return out
 }
 
 // readOne reads one datagram with a timeout.

@@ -113,7 +113,7 @@ func (c *Conn) update(ifc *Interface, group netip.Addr, op membership.Op) error 
 		return fmt.Errorf("%s %v on %s: %w", op, group, ifc.name, err)
 	}
 	c.filters.Commit(k, new)
-	c.publishLocked(k, new)
+	ifc.publishSubLocked(c, group, new)
 	if changed {
 		ifc.noteDeltaLocked(d)
 	}

@@ -1,54 +1,72 @@
 package stack
 
 import (
-	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mcstack/mcstack/clock"
+	"github.com/mcstack/mcstack/internal/mpmc"
+	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/proto"
 	"github.com/mcstack/mcstack/wire"
 )
 
-// protoRxQueue bounds the IGMP/MLD messages waiting for the protocol
-// worker; a query flood beyond it is dropped and counted, never queued
-// without bound and never slowing the receive path.
-const protoRxQueue = 128
+// protoInbox bounds the IGMP/MLD messages waiting for the protocol worker;
+// a flood beyond it is dropped and counted, never queued without bound and
+// never slowing the receive path.
+const protoInbox = 64
 
 // rxMsg is an IGMP/MLD message copied off the receive path.
 type rxMsg struct {
 	msg proto.Received
-	buf *[]byte
+	buf []byte
 }
 
-var rxBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1500); return &b }}
+var rxMsgPool = sync.Pool{New: func() any { return &rxMsg{buf: make([]byte, 0, 1500)} }}
 
-// protoWorker owns the interface's IGMP and MLD engines: it is the only
-// goroutine that calls them. It feeds them coalesced state deltas, received
-// messages and timer ticks, and transmits what they queue with no lock
-// held.
+// protoWorker owns the interface's IGMP and MLD engines: only its passes
+// (run one at a time by its worker) call them. A pass feeds them the
+// received messages, the coalesced state deltas that are ready and their
+// due timers, and transmits what they queue, with no lock held.
 type protoWorker struct {
 	ifc       *Interface
+	w         *worker
 	igmp, mld proto.Engine
-	clock     clock.Clock
 
-	kickc  chan struct{} // state deltas pending; capacity 1
-	tickc  chan struct{} // an engine timer is due; capacity 1
-	rx     chan rxMsg
-	syncc  chan chan error
-	stopc  chan struct{}
-	done   chan struct{}
-	frame  []byte // transmit buffer, used only by the worker goroutine
-	timer  clock.Timer
-	armed  time.Time
+	// inbox holds received messages (pushed by the receive path); created
+	// on the first message, so an interface that never hears a query costs
+	// no queue.
+	inbox atomic.Pointer[mpmc.Queue[rxMsg]]
+	// reannounce is set by a link coming back up.
+	reannounce atomic.Bool
+	// status is the engines' status at the last pass that was asked for
+	// it (Interface.Status) and at the end of the drain.
 	status atomic.Pointer[engineStatus]
+
+	// Owned by the passes.
+	frame      []byte         // transmit buffer
+	txq        []proto.Packet // packets the link could not take yet (ErrWouldBlock)
+	txAt       time.Time      // when to retry txq
+	txBackoff  time.Duration
+	shut       bool      // the engines were shut down
+	drainUntil time.Time // the drain gives up on retransmissions at this time
 }
 
 type engineStatus struct{ igmp, mld proto.Status }
 
+// txRetryFirst and txRetryMax bound the retries of a transmission the link
+// refused with ErrWouldBlock; txQueueMax bounds the packets kept for them.
+const (
+	txRetryFirst = 5 * time.Millisecond
+	txRetryMax   = 500 * time.Millisecond
+	txQueueMax   = 256
+)
+
+// newProtoWorker builds the engines. It takes no lock (the engine
+// constructors run outside Stack.mu).
 func newProtoWorker(ifc *Interface) *protoWorker {
 	cfg := &ifc.stack.cfg
 	c4 := cfg.IGMP
@@ -60,157 +78,203 @@ func newProtoWorker(ifc *Interface) *protoWorker {
 	c6 := cfg.MLD
 	c6.Interface, c6.MTU, c6.Logger = ifc.name, ifc.mtu, ifc.log
 	c6.Source = ifc.src6LL
-	w := &protoWorker{
-		ifc:   ifc,
-		igmp:  cfg.NewIGMP(c4),
-		mld:   cfg.NewMLD(c6),
-		clock: cfg.Clock,
-		kickc: make(chan struct{}, 1),
-		tickc: make(chan struct{}, 1),
-		rx:    make(chan rxMsg, protoRxQueue),
-		syncc: make(chan chan error),
-		stopc: make(chan struct{}),
-		done:  make(chan struct{}),
-	}
-	w.publish()
-	return w
-}
-
-func (w *protoWorker) kick() {
-	select {
-	case w.kickc <- struct{}{}:
-	default:
-	}
+	pw := &protoWorker{ifc: ifc, igmp: cfg.NewIGMP(c4), mld: cfg.NewMLD(c6), txBackoff: txRetryFirst}
+	pw.w = newWorker(cfg.Clock, cfg.CoalesceDelay, pw.pass)
+	pw.publish()
+	return pw
 }
 
 // receive copies an IGMP/MLD message for the worker. Receive path: it
 // never blocks.
-func (w *protoWorker) receive(src, dst netip.Addr, hops uint8, ra bool, payload []byte) {
-	bp := rxBufPool.Get().(*[]byte)
-	*bp = append((*bp)[:0], payload...)
-	m := rxMsg{msg: proto.Received{Src: src, Dst: dst, HopLimit: hops, RouterAlert: ra, Payload: *bp}, buf: bp}
-	select {
-	case w.rx <- m:
-		w.ifc.counters.inc(cProtoQueued)
-	default:
-		rxBufPool.Put(bp)
-		w.ifc.counters.inc(cProtoDropped)
+func (pw *protoWorker) receive(src, dst netip.Addr, hops uint8, ra bool, payload []byte) {
+	q := pw.inbox.Load()
+	if q == nil {
+		q = mpmc.New[rxMsg](protoInbox)
+		if !pw.inbox.CompareAndSwap(nil, q) {
+			q = pw.inbox.Load()
+		}
 	}
+	m := rxMsgPool.Get().(*rxMsg)
+	m.buf = append(m.buf[:0], payload...)
+	m.msg = proto.Received{Src: src, Dst: dst, HopLimit: hops, RouterAlert: ra, Payload: m.buf}
+	if !q.Push(m) {
+		rxMsgPool.Put(m)
+		pw.ifc.counters.inc(cProtoDropped)
+		return
+	}
+	pw.ifc.counters.inc(cProtoQueued)
+	pw.w.wake()
 }
 
-func (w *protoWorker) run() {
-	defer close(w.done)
-	delay := w.ifc.stack.cfg.CoalesceDelay
-	for {
-		var waiters []chan error
-		select {
-		case <-w.kickc:
-			if delay > 0 {
-				time.Sleep(delay)
+// pass runs the engines once (see worker).
+func (pw *protoWorker) pass(now time.Time, f passFlags) (time.Time, error) {
+	ifc := pw.ifc
+	if f.stopping && !pw.shut {
+		pw.shutdown(now)
+	}
+	if q := pw.inbox.Load(); q != nil {
+		for m := q.Pop(); m != nil; m = q.Pop() {
+			if !pw.shut {
+				if m.msg.Src.Is4() {
+					pw.igmp.Receive(now, m.msg)
+				} else {
+					pw.mld.Receive(now, m.msg)
+				}
 			}
-		case <-w.tickc:
-		case m := <-w.rx:
-			w.handle(m)
-		case ch := <-w.syncc:
-			waiters = append(waiters, ch)
-		case <-w.stopc:
-			w.finish()
+			m.msg = proto.Received{}
+			rxMsgPool.Put(m)
+		}
+	}
+	var dnext time.Time
+	if !pw.shut {
+		if pw.reannounce.Swap(false) {
+			for _, e := range [...]proto.Engine{pw.igmp, pw.mld} {
+				if r, ok := e.(interface{ Reannounce(time.Time) }); ok {
+					r.Reannounce(now)
+				}
+			}
+		}
+		var v4, v6 []membership.Delta
+		s := ifc.stack
+		s.mu.Lock()
+		v4, v6, dnext = ifc.takeDeltasLocked(now, f.force)
+		s.mu.Unlock()
+		if len(v4) > 0 {
+			pw.igmp.StateChanged(now, v4)
+		}
+		if len(v6) > 0 {
+			pw.mld.StateChanged(now, v6)
+		}
+	}
+	pw.igmp.Tick(now)
+	pw.mld.Tick(now)
+	pw.transmitAll(now)
+	if f.status || f.stopping {
+		pw.publish()
+	}
+
+	enext, pending := earliest(pw.igmp, pw.mld)
+	if f.stopping {
+		switch {
+		case ifc.linkGone():
+			// Nothing more can reach the wire.
+			return time.Time{}, nil
+		case !pending && len(pw.txq) == 0:
+			return time.Time{}, nil
+		case !now.Before(pw.drainUntil):
+			ifc.log.Warn("interface drain: final reports still pending at the time limit; giving up",
+				"igmp_pending", pw.igmp.Status().PendingStateChanges, "mld_pending", pw.mld.Status().PendingStateChanges,
+				"unsent", len(pw.txq))
+			return time.Time{}, nil
+		}
+		// Final retransmissions are not worth a coalescing window.
+		return minTime(minTime(enext, pw.txAt), pw.drainUntil), nil
+	}
+	next := dnext
+	if pending {
+		// An engine timer is a wake-up like any other: it gets the
+		// coalescing window, so timers falling close together (and the
+		// changes made meanwhile) share one pass.
+		next = minTime(next, enext.Add(ifc.stack.cfg.CoalesceDelay))
+	}
+	return minTime(next, pw.txAt), nil
+}
+
+// shutdown starts the end of the engines: the pending deltas are only the
+// removal's own releases of every membership (and changes made just
+// before it); they are dropped, not handed to the engines, so that each
+// engine's Shutdown reports the departure from every group it has heard
+// of, with its retransmissions. Groups the engines never heard of (joined
+// and released within a coalescing window) need no report.
+func (pw *protoWorker) shutdown(now time.Time) {
+	s := pw.ifc.stack
+	s.mu.Lock()
+	pw.ifc.takeDeltasLocked(now, true)
+	s.mu.Unlock()
+	pw.igmp.Shutdown(now)
+	pw.mld.Shutdown(now)
+	pw.shut = true
+	pw.drainUntil = now.Add(drainLimit(s.cfg, pw.igmp.Status(), pw.mld.Status()))
+}
+
+// drainLimit bounds how long a drain waits for the engines' final
+// retransmissions: [Robustness Variable] transmissions at most one
+// Unsolicited Report Interval apart, plus a margin for the link.
+func drainLimit(cfg Config, sts ...proto.Status) time.Duration {
+	uri := max(cfg.IGMP.UnsolicitedReportInterval, cfg.MLD.UnsolicitedReportInterval,
+		cfg.IGMP.V1UnsolicitedReportInterval, cfg.MLD.V1UnsolicitedReportInterval)
+	if uri <= 0 {
+		uri = proto.DefaultUnsolicitedReportInterval
+	}
+	rv := proto.DefaultRobustness
+	for _, st := range sts {
+		rv = max(rv, st.Robustness)
+	}
+	return time.Duration(rv)*uri + 100*time.Millisecond
+}
+
+// transmitAll sends what the engines queued, after what the link refused
+// earlier. A packet the link cannot take now (ErrWouldBlock) is kept, with
+// the rest, and retried with backoff; beyond txQueueMax the oldest are
+// dropped and counted. Other errors are counted and the packet dropped.
+func (pw *protoWorker) transmitAll(now time.Time) {
+	if len(pw.txq) > 0 && now.Before(pw.txAt) {
+		for _, e := range [...]proto.Engine{pw.igmp, pw.mld} {
+			pw.txq = append(pw.txq, e.TakeOutgoing()...)
+		}
+		pw.trimTxq()
+		return
+	}
+	q := pw.txq
+	pw.txq = nil
+	for _, e := range [...]proto.Engine{pw.igmp, pw.mld} {
+		q = append(q, e.TakeOutgoing()...)
+	}
+	for i, p := range q {
+		if err := pw.transmit(p); errors.Is(err, link.ErrWouldBlock) {
+			pw.txq = append(pw.txq[:0], q[i:]...)
+			pw.trimTxq()
+			pw.txAt = now.Add(pw.txBackoff)
+			pw.txBackoff = min(2*pw.txBackoff, txRetryMax)
+			pw.ifc.counters.inc(cSendBlocked)
 			return
 		}
-		drainKick(w.kickc) // answered by this step (see filterWorker.run)
-		w.step()
-		for _, ch := range waiters {
-			ch <- nil
-		}
+	}
+	pw.txAt, pw.txBackoff = time.Time{}, txRetryFirst
+}
+
+func (pw *protoWorker) trimTxq() {
+	if n := len(pw.txq) - txQueueMax; n > 0 {
+		pw.ifc.counters.add(cSendErrors, uint64(n))
+		pw.ifc.log.Warn("link transmit queue full for long; dropping reports", "dropped", n)
+		pw.txq = append(pw.txq[:0], pw.txq[n:]...)
 	}
 }
 
-func (w *protoWorker) handle(m rxMsg) {
-	now := w.clock.Now()
-	if m.msg.Src.Is4() {
-		w.igmp.Receive(now, m.msg)
-	} else {
-		w.mld.Receive(now, m.msg)
-	}
-	rxBufPool.Put(m.buf)
-}
-
-// step hands the engines the coalesced deltas, runs their due timers,
-// transmits and re-arms the timer.
-func (w *protoWorker) step() {
-	now := w.clock.Now()
-	s := w.ifc.stack
-	var v4, v6 []membership.Delta
-	s.mu.Lock()
-	// Once the interface is being removed, its pending deltas are the
-	// removal's own releases: finish drops them and Shutdown reports.
-	if !w.ifc.removed.Load() {
-		v4, v6 = w.ifc.takeDeltasLocked()
-	}
-	s.mu.Unlock()
-	if len(v4) > 0 {
-		w.igmp.StateChanged(now, v4)
-	}
-	if len(v6) > 0 {
-		w.mld.StateChanged(now, v6)
-	}
-	w.igmp.Tick(now)
-	w.mld.Tick(now)
-	w.transmitAll()
-	w.rearm(now)
-	w.publish()
-}
-
-func (w *protoWorker) transmitAll() {
-	for _, e := range [...]proto.Engine{w.igmp, w.mld} {
-		for _, p := range e.TakeOutgoing() {
-			w.transmit(p)
-		}
-	}
-}
-
-func (w *protoWorker) transmit(p proto.Packet) {
-	ifc := w.ifc
+func (pw *protoWorker) transmit(p proto.Packet) error {
+	ifc := pw.ifc
 	mac, ok := wire.MulticastMAC(p.Dst)
 	if !ok {
 		ifc.log.Warn("engine emitted a packet to a non-multicast destination; dropped", "dst", p.Dst)
 		ifc.counters.inc(cSendErrors)
-		return
+		return nil
 	}
 	et := uint16(wire.EtherTypeIPv6)
 	if p.Dst.Is4() {
 		et = wire.EtherTypeIPv4
 	}
-	w.frame = wire.AppendEthernet(w.frame[:0], mac, ifc.mac, et)
-	w.frame = append(w.frame, p.Data...)
-	if err := ifc.ep.WriteFrame(w.frame); err != nil {
+	pw.frame = wire.AppendEthernet(pw.frame[:0], mac, ifc.mac, et)
+	pw.frame = append(pw.frame, p.Data...)
+	err := ifc.ep.WriteFrame(pw.frame)
+	switch {
+	case err == nil:
+		ifc.counters.inc(cFramesSent)
+	case errors.Is(err, link.ErrWouldBlock):
+	default:
 		ifc.counters.inc(cSendErrors)
 		ifc.log.Debug("report not sent", "dst", p.Dst, "err", err)
-		return
 	}
-	ifc.counters.inc(cFramesSent)
-}
-
-func (w *protoWorker) rearm(now time.Time) {
-	next, ok := earliest(w.igmp, w.mld)
-	if ok && next.Equal(w.armed) && w.timer != nil {
-		return
-	}
-	if w.timer != nil {
-		w.timer.Stop()
-		w.timer = nil
-	}
-	w.armed = time.Time{}
-	if !ok {
-		return
-	}
-	w.armed = next
-	w.timer = w.clock.AfterFunc(max(next.Sub(now), 0), func() {
-		select {
-		case w.tickc <- struct{}{}:
-		default:
-		}
-	})
+	return err
 }
 
 func earliest(es ...proto.Engine) (time.Time, bool) {
@@ -224,37 +288,6 @@ func earliest(es ...proto.Engine) (time.Time, bool) {
 	return at, found
 }
 
-func (w *protoWorker) publish() {
-	w.status.Store(&engineStatus{igmp: w.igmp.Status(), mld: w.mld.Status()})
-}
-
-// finish runs when the interface is removed. The pending deltas are only
-// the release of every membership by the removal (and changes made just
-// before it); they are dropped, not handed to the engines, so that each
-// engine's Shutdown sends the final reports for every group it still has
-// joined: one TO_IN {} record per group in IGMPv3/MLDv2, a Leave/Done in
-// IGMPv2/MLDv1 even if another host sent the last report. Groups the
-// engines never heard of (joined and released within the pending window)
-// need no report.
-func (w *protoWorker) finish() {
-	s := w.ifc.stack
-	s.mu.Lock()
-	w.ifc.takeDeltasLocked()
-	s.mu.Unlock()
-	now := w.clock.Now()
-	w.igmp.Shutdown(now)
-	w.mld.Shutdown(now)
-	w.transmitAll()
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	w.publish()
-}
-
-// sync waits for a pass that starts after the call.
-func (w *protoWorker) sync(ctx context.Context) error { return awaitPass(ctx, w.syncc, w.done) }
-
-func (w *protoWorker) stopAndWait() {
-	close(w.stopc)
-	<-w.done
+func (pw *protoWorker) publish() {
+	pw.status.Store(&engineStatus{igmp: pw.igmp.Status(), mld: pw.mld.Status()})
 }

@@ -4,41 +4,65 @@ import (
 	"net/netip"
 
 	"github.com/mcstack/mcstack/link"
-	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/wire"
 )
 
 // The receive path. Everything in this file runs on the endpoint's
 // delivery goroutine for every frame, so it takes no mutex: it reads the
 // immutable snapshots described in the package documentation, counts with
-// atomics and queues with non-blocking channel sends.
+// atomics and queues to lock-free bounded queues. A frame it rejects costs
+// no allocation (wire's parse errors are preallocated) and is counted by
+// reason.
 
 // linkHandler is the link.Handler the stack attaches to an interface's
 // endpoint (a separate type, so that Interface does not export the
-// handler's methods).
-type linkHandler struct{ ifc *Interface }
+// handler's methods). b is the batch scratch state, used only by the
+// endpoint's delivery goroutine (link.Handler: calls are never
+// concurrent).
+type linkHandler struct {
+	ifc *Interface
+	b   *rxBatch
+}
+
+// rxBatch collects the sockets that got datagrams during one batch of
+// frames, so that each is woken once per batch.
+type rxBatch struct {
+	touched []*Conn
+}
 
 // HandleFrames implements link.Handler.
 func (h linkHandler) HandleFrames(frames [][]byte) {
 	for _, f := range frames {
-		h.ifc.handleFrame(f)
+		h.ifc.handleFrame(h.b, f)
 	}
+	h.b.flush()
+}
+
+func (b *rxBatch) flush() {
+	for i, c := range b.touched {
+		c.notifyPending.Store(false)
+		c.notify()
+		b.touched[i] = nil
+	}
+	b.touched = b.touched[:0]
 }
 
 // HandleLinkState implements link.Handler.
-func (h linkHandler) HandleLinkState(st link.LinkState) {
-	h.ifc.log.Info("link state changed", "state", st.String())
-}
+func (h linkHandler) HandleLinkState(st link.LinkState) { h.ifc.setLinkState(st) }
 
 // handleFrame handles one received frame.
-func (ifc *Interface) handleFrame(frame []byte) {
+func (ifc *Interface) handleFrame(b *rxBatch, frame []byte) {
 	if ifc.removed.Load() {
 		return
 	}
 	ifc.counters.inc(cFramesReceived)
 	eth, err := wire.ParseEthernet(frame)
 	if err != nil {
-		ifc.counters.inc(cBadLink)
+		if parseKind(err) == wire.ErrUnsupported {
+			ifc.counters.inc(cLink8023)
+		} else {
+			ifc.counters.inc(cBadLink)
+		}
 		return
 	}
 	if !eth.Dst.IsMulticast() && eth.Dst != ifc.mac {
@@ -47,18 +71,38 @@ func (ifc *Interface) handleFrame(frame []byte) {
 	}
 	switch eth.EtherType {
 	case wire.EtherTypeIPv4:
-		ifc.receiveIPv4(eth.Payload)
+		ifc.receiveIPv4(b, eth.Payload)
 	case wire.EtherTypeIPv6:
-		ifc.receiveIPv6(eth.Payload)
+		ifc.receiveIPv6(b, eth.Payload)
 	default:
 		ifc.counters.inc(cNotIP)
 	}
 }
 
-func (ifc *Interface) receiveIPv4(b []byte) {
-	ip, err := wire.ParseIPv4(b)
+// parseKind returns the sentinel a wire parse error wraps (ErrTruncated,
+// ErrChecksum, ErrMalformed, ErrUnsupported) without allocating.
+func parseKind(err error) error {
+	if pe, ok := err.(*wire.ParseError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (ifc *Interface) countBad(err error, truncated, checksum, malformed counter) {
+	switch parseKind(err) {
+	case wire.ErrTruncated:
+		ifc.counters.inc(truncated)
+	case wire.ErrChecksum:
+		ifc.counters.inc(checksum)
+	default:
+		ifc.counters.inc(malformed)
+	}
+}
+
+func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte) {
+	ip, err := wire.ParseIPv4(p)
 	if err != nil {
-		ifc.counters.inc(cBadIP)
+		ifc.countBad(err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
 		return
 	}
 	if ip.MoreFragments || ip.FragmentOffset != 0 {
@@ -67,14 +111,21 @@ func (ifc *Interface) receiveIPv4(b []byte) {
 	}
 	switch ip.Protocol {
 	case wire.ProtoIGMP:
+		// A query or report to a unicast address must be one of ours
+		// (RFC 9776 §4.1.12: any address of the interface); multicast
+		// destinations are the engine's to check.
+		if !ip.Dst.IsMulticast() && !ifc.isLocal(ip.Dst) {
+			ifc.counters.inc(cNotForUs)
+			return
+		}
 		ifc.proto.receive(ip.Src, ip.Dst, ip.TTL, ip.RouterAlert, ip.Payload)
 	case wire.ProtoUDP:
 		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
 		if err != nil {
-			ifc.counters.inc(cBadUDP)
+			ifc.countBad(err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return
 		}
-		ifc.deliver(ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.TTL, u.Payload)
+		ifc.deliver(b, ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.TTL, u.Payload)
 	}
 }
 
@@ -82,10 +133,10 @@ func (ifc *Interface) receiveIPv4(b []byte) {
 // RFC 9777 §5).
 func isMLDType(t byte) bool { return t == 130 || t == 131 || t == 132 || t == 143 }
 
-func (ifc *Interface) receiveIPv6(b []byte) {
-	ip, err := wire.ParseIPv6(b)
+func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
+	ip, err := wire.ParseIPv6(p)
 	if err != nil {
-		ifc.counters.inc(cBadIP)
+		ifc.countBad(err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
 		return
 	}
 	if ip.Fragment {
@@ -97,6 +148,10 @@ func (ifc *Interface) receiveIPv6(b []byte) {
 		if len(ip.Payload) == 0 || !isMLDType(ip.Payload[0]) {
 			return
 		}
+		if !ip.Dst.IsMulticast() && !ifc.isLocal(ip.Dst) {
+			ifc.counters.inc(cNotForUs)
+			return
+		}
 		if wire.VerifyICMPv6(ip.Src, ip.Dst, ip.Payload) != nil {
 			ifc.counters.inc(cBadICMPv6)
 			return
@@ -105,56 +160,83 @@ func (ifc *Interface) receiveIPv6(b []byte) {
 	case wire.ProtoUDP:
 		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
 		if err != nil {
-			ifc.counters.inc(cBadUDP)
+			ifc.countBad(err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return
 		}
-		ifc.deliver(ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.HopLimit, u.Payload)
+		ifc.deliver(b, ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.HopLimit, u.Payload)
 	}
 }
 
-// deliver queues a UDP payload to every socket that should receive it:
-// bound to dstPort (and to dst or the unspecified address), of dst's
-// family, and, for a multicast dst, joined to it on this interface with a
-// filter that accepts src (RFC 3678 per-socket filtering).
-func (ifc *Interface) deliver(src netip.Addr, srcPort uint16, dst netip.Addr, dstPort uint16, ttl uint8, payload []byte) {
-	conns := (*ifc.stack.ports.Load())[dstPort]
-	if len(conns) == 0 {
-		ifc.counters.inc(cNoSocket)
-		return
-	}
-	mc := dst.IsMulticast()
-	if !mc && !ifc.isLocal(dst) {
-		ifc.counters.inc(cNotForUs)
-		return
-	}
-	key := membership.Key{IfIndex: ifc.index, Group: dst}
-	is4 := dst.Is4()
+// deliver queues a UDP payload to every socket that should receive it.
+// For a multicast dst: the sockets joined to dst on this interface and
+// bound to dstPort (and to dst or the unspecified address), whose filter
+// accepts src (RFC 3678 per-socket filtering) — one lookup of
+// Interface.subs. For a unicast or broadcast dst addressed to this host:
+// the sockets bound to dstPort of dst's family. The payload is copied once,
+// whatever the number of sockets; b is nil for a looped-back datagram
+// (readers are then woken at once).
+func (ifc *Interface) deliver(b *rxBatch, src netip.Addr, srcPort uint16, dst netip.Addr, dstPort uint16, ttl uint8, payload []byte) {
+	var d *datagram
 	n := 0
-	for _, c := range conns {
-		// A socket closing (not yet unlinked from the port table) is
-		// skipped, not counted as a queue drop.
-		if c.is4 != is4 || (c.bound.IsValid() && c.bound != dst) || c.closed.Load() {
-			continue
+	if dst.IsMulticast() {
+		l, ok := ifc.subs.Load(groupPort{dst, dstPort})
+		if !ok {
+			if _, bound := ifc.stack.ports.Load(dstPort); bound {
+				ifc.counters.inc(cFiltered)
+			} else {
+				ifc.counters.inc(cNoSocket)
+			}
+			return
 		}
-		if mc {
-			st := c.filterFor(key)
-			if st == nil || !st.Accepts(src) {
+		for _, sb := range l.subs {
+			c := sb.c
+			// A socket closing (not yet unlinked) is skipped, not
+			// counted as a queue drop.
+			if (c.bound.IsValid() && c.bound != dst) || c.closed.Load() || !sb.st.Accepts(src) {
 				continue
 			}
+			if d == nil {
+				d = newDatagram(ifc.index, src, srcPort, dst, ttl, payload)
+			}
+			n++
+			ifc.queueTo(c, d, b)
 		}
-		n++
-		if c.enqueue(ifc.index, src, srcPort, dst, ttl, payload) {
-			ifc.counters.inc(cDatagramsReceived)
-		} else {
-			ifc.counters.inc(cDatagramsDropped)
-		}
-	}
-	if n == 0 {
-		if mc {
+		if n == 0 {
 			ifc.counters.inc(cFiltered)
-		} else {
+		}
+	} else {
+		if !ifc.isLocal(dst) {
+			ifc.counters.inc(cNotForUs)
+			return
+		}
+		l, _ := ifc.stack.ports.Load(dstPort)
+		is4 := dst.Is4()
+		if l != nil {
+			for _, c := range l.conns {
+				if c.is4 != is4 || (c.bound.IsValid() && c.bound != dst) || c.closed.Load() {
+					continue
+				}
+				if d == nil {
+					d = newDatagram(ifc.index, src, srcPort, dst, ttl, payload)
+				}
+				n++
+				ifc.queueTo(c, d, b)
+			}
+		}
+		if n == 0 {
 			ifc.counters.inc(cNoSocket)
 		}
+	}
+	if d != nil {
+		d.release() // the producer's reference
+	}
+}
+
+func (ifc *Interface) queueTo(c *Conn, d *datagram, b *rxBatch) {
+	if c.enqueue(d, b) {
+		ifc.counters.inc(cDatagramsReceived)
+	} else {
+		ifc.counters.inc(cDatagramsDropped)
 	}
 }
 

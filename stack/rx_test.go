@@ -269,7 +269,7 @@ func TestReceiveBadChecksumAndMalformed(t *testing.T) {
 		ep.inject(good[:10])                                    // shorter than an Ethernet header
 		ep.inject(append(good[:12:12], 0x88, 0xb5, 1, 2, 3, 4)) // another EtherType
 	})
-	wantCounters(t, d, map[string]uint64{"frames_received": 4, "bad_udp": 1, "bad_ip": 1, "bad_link": 1, "not_ip": 1})
+	wantCounters(t, d, map[string]uint64{"frames_received": 4, "bad_udp_checksum": 1, "bad_ip_malformed": 1, "bad_link": 1, "not_ip": 1})
 	wantPayloads(t, c, "after bad frames")
 	ep.inject(good)
 	wantPayloads(t, c, "after a good frame", "payload")

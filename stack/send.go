@@ -85,7 +85,7 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	}
 	if a.IsMulticast() && !c.noLoop.Load() {
 		ifc.counters.inc(cLoopedBack)
-		ifc.deliver(src, c.port, a, dst.Port(), ttl, b)
+		ifc.deliver(nil, src, c.port, a, dst.Port(), ttl, b)
 	}
 	if err := ifc.ep.WriteFrame(sb.frame); err != nil {
 		ifc.counters.inc(cSendErrors)

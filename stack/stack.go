@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mcstack/mcstack/clock"
+	"github.com/mcstack/mcstack/internal/rcu"
 	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/proto"
@@ -79,29 +81,50 @@ type Stack struct {
 	cfg Config
 	log *slog.Logger
 
-	// mu is the control-plane mutex. It guards ifcs, byName, nextIndex,
-	// conns, closed, every Conn's membership state (Conn.filters,
-	// Conn.mcastIfc) and every Interface's control state (tables, MAC
-	// reference counts, pending deltas). It is held only for computation:
-	// never across a driver call, a transmission, a channel wait or a
-	// sleep. The receive path never takes it.
+	// mu is the control-plane mutex. It guards ifcs, byName, reserved,
+	// nextIndex, detached, conns, closed, every Conn's membership state
+	// (Conn.filters, Conn.mcastIfc) and every Interface's control state
+	// (tables, MAC reference counts, pending deltas) and the writers of
+	// the receive path's maps (ports, Interface.subs). It is held only for
+	// computation: never across a call on an endpoint, a transmission, a
+	// channel wait, a sleep or a log call; a test (TestLockRules) checks
+	// it from every endpoint method and from the log handler. Under it,
+	// workers may be woken (worker.mu is taken briefly after it); the
+	// receive path never takes it.
 	mu        sync.Mutex
 	ifcs      map[int]*Interface
 	byName    map[string]*Interface
-	nextIndex int
+	reserved  map[string]int      // names (→ index) of interfaces being attached
+	detached  map[*Interface]bool // removed, maybe still draining
+	nextIndex int                 // next index for endpoints without a kernel one
 	conns     map[*Conn]struct{}
 	closed    bool
 
-	// ports is the receive path's view of bound sockets, replaced (copy on
-	// write, under mu) when a socket is bound or closed.
-	ports atomic.Pointer[portTable]
+	// adds counts AddInterface calls between their reservation and their
+	// registration, so Close can wait for them (and then drain what they
+	// added).
+	adds sync.WaitGroup
+	// closeOnce runs Close once; closeDone is closed when it finished and
+	// closeErr is its result, for every caller.
+	closeOnce sync.Once
+	closeDone chan struct{}
+	closeErr  error
+
+	// ports is the receive path's view of bound sockets: port → the
+	// sockets bound to it (an immutable list, replaced under mu when one
+	// is bound or closed: O(sockets on that port)).
+	ports *rcu.Map[uint16, *portList]
 	// ifList is the receive path's view of the interfaces (for looping
 	// back sent datagrams), replaced under mu.
 	ifList atomic.Pointer[[]*Interface]
 }
 
-// portTable maps a UDP port to the sockets bound to it. It is immutable.
-type portTable map[uint16][]*Conn
+// portList is the immutable list of the sockets bound to one port.
+type portList struct {
+	conns []*Conn
+}
+
+func hashPort(p uint16) uint64 { return uint64(p) * 0x9e3779b97f4a7c15 >> 7 }
 
 // New returns a stack with no interfaces.
 func New(cfg Config) *Stack {
@@ -111,10 +134,13 @@ func New(cfg Config) *Stack {
 		log:       cfg.Logger,
 		ifcs:      map[int]*Interface{},
 		byName:    map[string]*Interface{},
+		reserved:  map[string]int{},
+		detached:  map[*Interface]bool{},
 		nextIndex: 1,
 		conns:     map[*Conn]struct{}{},
+		closeDone: make(chan struct{}),
+		ports:     rcu.New[uint16, *portList](hashPort),
 	}
-	s.ports.Store(&portTable{})
 	s.ifList.Store(&[]*Interface{})
 	return s
 }
@@ -131,8 +157,15 @@ type InterfaceConfig struct {
 }
 
 // AddInterface attaches the endpoint to the stack and starts the
-// interface's workers. The stack owns the endpoint from then on:
-// RemoveInterface and Close close it.
+// interface's workers. Before Attach returns it calls nothing on the
+// endpoint but Name, MTU, HardwareAddr (and Index, for a link.Indexed
+// one): no filter is programmed and no frame sent until the endpoint is
+// attached. If Attach fails, AddInterface returns its error and the
+// endpoint stays the caller's, untouched. Otherwise the stack owns the
+// endpoint: RemoveInterface and Close close it. The interface's index is
+// the endpoint's kernel ifindex when it has one.
+//
+// Cost: O(1) under Stack.mu; the engines are built outside it.
 func (s *Stack) AddInterface(ep link.Endpoint, cfg InterfaceConfig) (*Interface, error) {
 	if ep == nil {
 		return nil, errors.New("add interface: nil endpoint")
@@ -145,42 +178,76 @@ func (s *Stack) AddInterface(ep link.Endpoint, cfg InterfaceConfig) (*Interface,
 	if err != nil {
 		return nil, fmt.Errorf("add interface %s: %w", name, err)
 	}
+	mac, mtu := ep.HardwareAddr(), ep.MTU()
+	kernelIndex := 0
+	if ix, ok := ep.(link.Indexed); ok {
+		kernelIndex = ix.Index()
+	}
+
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("add interface %s: %w", name, ErrStackClosed)
 	}
-	if _, dup := s.byName[name]; dup {
+	if _, dup := s.byName[name]; dup || s.reserved[name] != 0 {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("add interface %s: %w", name, ErrInterfaceExists)
 	}
-	ifc := newInterface(s, ep, name, s.nextIndex, addrs)
-	s.nextIndex++
-	s.ifcs[ifc.index] = ifc
-	s.byName[name] = ifc
-	s.publishIfListLocked()
-	// The workers start before mu is released: a concurrent Close or
-	// RemoveInterface may drain the interface from then on, and draining
-	// waits for them to exit.
-	ifc.start()
-	s.mu.Unlock()
-
-	if err := ep.Attach(linkHandler{ifc}); err != nil {
-		s.mu.Lock()
-		ours := s.ifcs[ifc.index] == ifc
-		if ours {
-			s.detachLocked(ifc)
-		}
+	index, err := s.pickIndexLocked(kernelIndex)
+	if err != nil {
 		s.mu.Unlock()
-		if ours {
-			// The endpoint stays the caller's: stop the workers only.
-			ifc.stopWorkers()
-		}
+		return nil, fmt.Errorf("add interface %s: %w", name, err)
+	}
+	s.reserved[name] = index
+	s.adds.Add(1)
+	s.mu.Unlock()
+	defer s.adds.Done()
+
+	ifc := newInterface(s, ep, name, index, mac, mtu, addrs)
+	if err := ep.Attach(linkHandler{ifc: ifc, b: &rxBatch{}}); err != nil {
+		s.mu.Lock()
+		delete(s.reserved, name)
+		s.mu.Unlock()
 		return nil, fmt.Errorf("add interface %s: attach: %w", name, err)
 	}
-	// Program the always-needed groups (all-systems, all-nodes) at once.
+	s.mu.Lock()
+	delete(s.reserved, name)
+	s.ifcs[index] = ifc
+	s.byName[name] = ifc
+	s.publishIfListLocked()
+	// Program the always-needed groups (all-systems, all-nodes).
 	ifc.filter.kick()
+	ifc.start()
+	s.mu.Unlock()
 	return ifc, nil
+}
+
+// pickIndexLocked returns the index of a new interface: the kernel's when
+// there is one, else the lowest free number from nextIndex.
+func (s *Stack) pickIndexLocked(kernel int) (int, error) {
+	taken := func(i int) bool {
+		if _, ok := s.ifcs[i]; ok {
+			return true
+		}
+		for _, r := range s.reserved {
+			if r == i {
+				return true
+			}
+		}
+		return false
+	}
+	if kernel > 0 {
+		if taken(kernel) {
+			return 0, fmt.Errorf("kernel interface index %d already attached: %w", kernel, ErrInterfaceExists)
+		}
+		return kernel, nil
+	}
+	i := s.nextIndex
+	for taken(i) {
+		i++
+	}
+	s.nextIndex = i + 1
+	return i, nil
 }
 
 func checkAddrs(in []netip.Prefix) ([]netip.Prefix, error) {
@@ -196,24 +263,24 @@ func checkAddrs(in []netip.Prefix) ([]netip.Prefix, error) {
 }
 
 func (s *Stack) publishIfListLocked() {
-	l := make([]*Interface, 0, len(s.ifcs))
-	for _, ifc := range s.ifcs {
-		l = append(l, ifc)
-	}
+	l := s.sortedIfcsLocked()
 	s.ifList.Store(&l)
+}
+
+func (s *Stack) sortedIfcsLocked() []*Interface {
+	out := make([]*Interface, 0, len(s.ifcs))
+	for _, ifc := range s.ifcs {
+		out = append(out, ifc)
+	}
+	slices.SortFunc(out, func(a, b *Interface) int { return a.index - b.index })
+	return out
 }
 
 // Interfaces returns the stack's interfaces, by index.
 func (s *Stack) Interfaces() []*Interface {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*Interface, 0, len(s.ifcs))
-	for i := 1; i < s.nextIndex; i++ {
-		if ifc, ok := s.ifcs[i]; ok {
-			out = append(out, ifc)
-		}
-	}
-	return out
+	return s.sortedIfcsLocked()
 }
 
 // InterfaceByName returns the named interface.
@@ -226,9 +293,26 @@ func (s *Stack) InterfaceByName(name string) (*Interface, error) {
 	return nil, fmt.Errorf("interface %q: %w", name, ErrUnknownInterface)
 }
 
+// InterfaceByIndex returns the interface with the given index (the value
+// of ControlMessage.IfIndex).
+func (s *Stack) InterfaceByIndex(index int) (*Interface, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ifc, ok := s.ifcs[index]; ok {
+		return ifc, nil
+	}
+	return nil, fmt.Errorf("interface index %d: %w", index, ErrUnknownInterface)
+}
+
 // RemoveInterface detaches the interface: every socket's memberships on it
-// are dropped, the final reports are sent, the driver filter is cleared,
-// the workers stop and the endpoint is closed, all before it returns.
+// are dropped, the final reports are sent — each [Robustness Variable]
+// times, which takes up to (Robustness-1) × Unsolicited Report Interval
+// (1 s with the defaults) on Config.Clock — the driver filter is cleared
+// and the endpoint is closed, all before it returns. A concurrent Close
+// waits for this drain too.
+//
+// Cost: O(memberships on the interface) under Stack.mu, then the drain
+// with no lock held.
 func (s *Stack) RemoveInterface(ifc *Interface) error {
 	s.mu.Lock()
 	if ifc == nil || ifc.stack != s || s.ifcs[ifc.index] != ifc {
@@ -237,7 +321,11 @@ func (s *Stack) RemoveInterface(ifc *Interface) error {
 	}
 	s.detachLocked(ifc)
 	s.mu.Unlock()
-	return ifc.drain()
+	err := ifc.drain()
+	s.mu.Lock()
+	delete(s.detached, ifc)
+	s.mu.Unlock()
+	return err
 }
 
 // detachLocked unlinks ifc from the stack and releases every socket
@@ -245,36 +333,52 @@ func (s *Stack) RemoveInterface(ifc *Interface) error {
 func (s *Stack) detachLocked(ifc *Interface) {
 	delete(s.ifcs, ifc.index)
 	delete(s.byName, ifc.name)
+	s.detached[ifc] = true
 	s.publishIfListLocked()
 	ifc.removed.Store(true)
 	for c := range s.conns {
 		for _, e := range c.filters.RemoveInterface(ifc.index) {
-			c.publishLocked(e.Key, membership.State{})
+			ifc.publishSubLocked(c, e.Key.Group, membership.State{})
 			ifc.applyLocked(e.Key.Group, e.State, membership.State{})
 		}
 		c.mcastIfc.CompareAndSwap(ifc, nil)
 	}
 }
 
-// Close closes every socket and removes every interface (draining each as
-// RemoveInterface does). The stack cannot be used afterwards.
+// Close closes every socket and removes every interface, draining each as
+// RemoveInterface does (the interfaces drain in parallel, so Close takes
+// as long as the slowest). It returns when all of that is done — also
+// when called again or concurrently (every call waits for the one close
+// and returns its result), or while a RemoveInterface drains (Close waits
+// for that interface too). An AddInterface racing Close either fails with
+// ErrStackClosed or completes, and Close then drains its interface. The
+// stack cannot be used afterwards.
 func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.close()
+		close(s.closeDone)
+	})
+	<-s.closeDone
+	return s.closeErr
+}
+
+func (s *Stack) close() error {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
 	s.closed = true
+	s.mu.Unlock()
+	s.adds.Wait()
+
+	s.mu.Lock()
 	// Detach every interface first, in one critical section: the sockets'
 	// memberships are released as part of the removal, so the engines
-	// send their shutdown reports rather than ordinary leaves, and a
-	// concurrent RemoveInterface of one of them cannot make Close fail
-	// with ErrUnknownInterface (that caller drains the interface it took).
-	ifcs := make([]*Interface, 0, len(s.ifcs))
-	for i := 1; i < s.nextIndex; i++ {
-		if ifc, ok := s.ifcs[i]; ok {
-			ifcs = append(ifcs, ifc)
-			s.detachLocked(ifc)
+	// send their shutdown reports rather than ordinary leaves.
+	ifcs := s.sortedIfcsLocked()
+	for _, ifc := range ifcs {
+		s.detachLocked(ifc)
+	}
+	for ifc := range s.detached {
+		if !slices.Contains(ifcs, ifc) {
+			ifcs = append(ifcs, ifc) // being drained by RemoveInterface: wait for it
 		}
 	}
 	conns := make([]*Conn, 0, len(s.conns))
@@ -285,12 +389,19 @@ func (s *Stack) Close() error {
 	for _, c := range conns {
 		c.Close()
 	}
-	var errs []error
-	for _, ifc := range ifcs {
-		if err := ifc.drain(); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(ifcs))
+	var wg sync.WaitGroup
+	for i, ifc := range ifcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = ifc.drain()
+		}()
 	}
+	wg.Wait()
+	s.mu.Lock()
+	clear(s.detached)
+	s.mu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -12,7 +12,7 @@ func TestParseErrorsDoNotAllocate(t *testing.T) {
 	src, dst := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("239.1.1.1")
 	stp := append(make([]byte, 12), 0x00, 0x26) // 802.3 length field (STP)
 	badIPv4 := make([]byte, 20)
-	badIPv4[0] = 0x45 // version 4, IHL 5, total length 0: below header length
+	badIPv4[0] = 0x45                                 // version 4, IHL 5, total length 0: below header length
 	badUDP := []byte{0, 1, 0, 2, 0, 9, 0xde, 0xad, 0} // length 9, checksum wrong
 	cases := []struct {
 		name string
