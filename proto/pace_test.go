@@ -395,6 +395,19 @@ func TestGeneralQueryDuringPacing(t *testing.T) {
 	}
 }
 
+// storm hands the engine q every millisecond for d, running its timers,
+// and then lets every timer run out; it returns what the engine sent.
+func (h *harness) storm(q proto.Received, d time.Duration) []event {
+	h.t.Helper()
+	start := h.now
+	var evs []event
+	for h.now.Sub(start) < d {
+		h.recv(q)
+		evs = append(evs, h.runUntil(h.now.Add(time.Millisecond))...)
+	}
+	return append(evs, h.drain()...)
+}
+
 // TestGeneralQueryStorm: a storm of General Queries (one every
 // millisecond for 10 s, with the shortest Max Resp Time) draws at most one
 // complete response per ResponsePace, and every response reports every
@@ -413,13 +426,7 @@ func TestGeneralQueryStorm(t *testing.T) {
 				q = prototest.MLDv2QueryMsg(wire.MLDv2Query{MaxRespCode: 0, QRV: 2, QQIC: 125}) // 0 ms
 			}
 			const storm = 10 * time.Second
-			start := h.now
-			var evs []event
-			for h.now.Sub(start) < storm {
-				h.recv(q)
-				evs = append(evs, h.runUntil(h.now.Add(time.Millisecond))...)
-			}
-			evs = append(evs, h.drain()...)
+			evs := h.storm(q, storm)
 			maxResponses := int(storm/proto.ResponsePace) + 1
 			if len(evs) > maxResponses*perResponse {
 				t.Errorf("%d packets for a %v storm, want at most %d (%d responses of %d)", len(evs), storm, maxResponses*perResponse, maxResponses, perResponse)
@@ -471,13 +478,7 @@ func TestSpecificQueryStorm(t *testing.T) {
 				q = prototest.IGMPv2Query(any4, 100*time.Millisecond)
 			}
 			const storm = 10 * time.Second
-			start := h.now
-			var evs []event
-			for h.now.Sub(start) < storm {
-				h.recv(q)
-				evs = append(evs, h.runUntil(h.now.Add(time.Millisecond))...)
-			}
-			evs = append(evs, h.drain()...)
+			evs := h.storm(q, storm)
 			if max := int(storm/proto.ResponsePace) + 1; len(evs) > max || len(evs) < max/2 {
 				t.Errorf("%d responses for a %v storm, want %d at most (and not much fewer)", len(evs), storm, max)
 			}

@@ -268,7 +268,6 @@ func (e *recEngine) Tick(time.Time)                    {}
 func (e *recEngine) NextTimer() (time.Time, bool)      { return time.Time{}, false }
 func (e *recEngine) TakeOutgoing() []proto.Packet      { return nil }
 func (e *recEngine) SetSource(netip.Addr)              {}
-func (e *recEngine) Reannounce(time.Time)              {}
 func (e *recEngine) Shutdown(time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
