@@ -36,13 +36,17 @@ type Conn struct {
 	// queue drops and counts), readers park on wakec when it is empty.
 	queue    atomic.Pointer[mpmc.Queue[datagram]]
 	queueCap atomic.Int32
+	// retired is the queue SetReadBuffer replaced, drained by readers
+	// first (a producer that loaded it just before the swap may still
+	// push to it).
+	retired atomic.Pointer[mpmc.Queue[datagram]]
+	// resizeMu serializes SetReadBuffer calls; held for a few
+	// instructions, never by the receive path.
+	resizeMu sync.Mutex
 	// waiting counts readers parked on wakec; a producer signals wakec
 	// only when it is nonzero, once per batch of frames.
 	waiting atomic.Int32
 	wakec   chan struct{} // capacity 1
-	// notifyPending is set while the socket is on a receive batch's list
-	// of sockets to wake (rxBatch).
-	notifyPending atomic.Bool
 
 	done      chan struct{} // closed by Close; wakes readers
 	closed    atomic.Bool
@@ -59,6 +63,7 @@ type Conn struct {
 
 	// Send options; atomics so senders take no lock.
 	ttl      atomic.Uint32
+	tos      atomic.Uint32 // IPv4 TOS / IPv6 Traffic Class
 	noLoop   atomic.Bool
 	ipID     atomic.Uint32
 	sendBufs sync.Pool
@@ -74,6 +79,12 @@ type Conn struct {
 // to and immutable once queued; recycled through a pool (when the last
 // reference is released) so the receive path does not allocate in the
 // steady state.
+//
+// Ownership: each queue entry holds one reference. The producer sets the
+// count before it pushes (deliver: 1 for a single socket; for several, a
+// large bias that it settles to the number of successful pushes once
+// done), so a datagram queued to one socket costs no atomic update of the
+// count at all.
 type datagram struct {
 	refs    atomic.Int32
 	buf     []byte
@@ -85,23 +96,29 @@ type datagram struct {
 
 var datagramPool = sync.Pool{New: func() any { return &datagram{buf: make([]byte, 0, 2048)} }}
 
-// newDatagram copies payload into a pooled datagram holding one reference
-// (the producer's).
-func newDatagram(ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) *datagram {
+// newDatagram copies payload into a pooled datagram holding refs
+// references.
+func newDatagram(refs int32, ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) *datagram {
 	d := datagramPool.Get().(*datagram)
-	d.refs.Store(1)
+	d.refs.Store(refs)
 	d.buf = append(d.buf[:0], payload...)
 	d.src = netip.AddrPortFrom(src, srcPort)
 	d.dst, d.ifIndex, d.ttl = dst, ifIndex, ttl
 	return d
 }
 
-// release drops one reference; the last returns d to the pool.
+// release drops one reference; the last returns d to the pool. A holder
+// that sees a count of 1 is the only one left (counts only fall once the
+// datagram is queued), so it needs no atomic update.
 func (d *datagram) release() {
-	if d.refs.Add(-1) == 0 {
+	if d.refs.Load() == 1 || d.refs.Add(-1) == 0 {
 		datagramPool.Put(d)
 	}
 }
+
+// refBias is the count a datagram queued to several sockets holds while
+// the producer pushes it (see datagram).
+const refBias = 1 << 30
 
 // ListenUDP opens a UDP socket. network is "udp4", "udp6" or "udp" (the
 // family of laddr, IPv6 when unspecified and invalid). laddr's address may
@@ -146,7 +163,6 @@ func (s *Stack) ListenUDP(network string, laddr netip.AddrPort) (*Conn, error) {
 	c.queueCap.Store(int32(s.cfg.QueueLen))
 	c.ttl.Store(1)
 	c.filters = membership.NewSocketFilters(s.cfg.Limits)
-	c.initDeadlines()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -283,10 +299,11 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-// enqueue queues d (taking a reference) for the socket's readers. With a
+// enqueue queues d for the socket's readers; the queue entry owns one of
+// d's references (the caller accounts for them: see datagram). With a
 // batch, the readers are woken when the batch ends; without one (a
 // looped-back datagram), at once. Never blocks: a full queue drops and
-// counts.
+// counts, and the reference stays the caller's.
 func (c *Conn) enqueue(d *datagram, b *rxBatch) bool {
 	q := c.queue.Load()
 	if q == nil {
@@ -295,16 +312,14 @@ func (c *Conn) enqueue(d *datagram, b *rxBatch) bool {
 			q = c.queue.Load()
 		}
 	}
-	d.refs.Add(1)
 	if !q.Push(d) {
-		d.refs.Add(-1) // never the last: the producer holds one
 		c.drops.Add(1)
 		return false
 	}
 	if b == nil {
 		c.notify()
-	} else if !c.notifyPending.Swap(true) {
-		b.touched = append(b.touched, c)
+	} else {
+		b.touch(c)
 	}
 	return true
 }
@@ -321,11 +336,63 @@ func (c *Conn) notify() {
 
 // pop returns the oldest queued datagram, or nil.
 func (c *Conn) pop() *datagram {
+	if q := c.retired.Load(); q != nil {
+		if d := q.Pop(); d != nil {
+			return d
+		}
+	}
 	if q := c.queue.Load(); q != nil {
 		return q.Pop()
 	}
 	return nil
 }
+
+// readBufferUnit is what one queued datagram counts for in SetReadBuffer.
+const readBufferUnit = 2048
+
+// maxQueueLen bounds the receive queue SetReadBuffer may ask for.
+const maxQueueLen = 1 << 20
+
+// SetReadBuffer sets the size of the socket's receive queue, like
+// net.UDPConn.SetReadBuffer (SO_RCVBUF): the queue holds bytes/2048
+// datagrams (at least 1, at most 2^20), each queued datagram counting for
+// 2 KiB whatever its size; the default is Config.QueueLen datagrams.
+// Datagrams already queued are kept (beyond the new size too); datagrams
+// that find the queue full are dropped and counted (Dropped). It may be
+// called at any time; like SO_RCVBUF it is best set before traffic flows.
+func (c *Conn) SetReadBuffer(bytes int) error {
+	if bytes <= 0 {
+		return c.opErr("set read buffer", fmt.Errorf("size %d: %w", bytes, ErrBadBufferSize))
+	}
+	if c.closed.Load() {
+		return c.opErr("set read buffer", ErrClosed)
+	}
+	n := min(max((bytes+readBufferUnit-1)/readBufferUnit, 1), maxQueueLen)
+	c.resizeMu.Lock()
+	defer c.resizeMu.Unlock()
+	c.queueCap.Store(int32(n))
+	old := c.queue.Load()
+	if old == nil || old.Cap() == n {
+		return nil // the queue is made at the first datagram, with the new size
+	}
+	nq := mpmc.New[datagram](max(n, old.Len()+1))
+	// What an earlier resize retired goes first, then the current queue.
+	if r := c.retired.Load(); r != nil {
+		for d := r.Pop(); d != nil; d = r.Pop() {
+			if !nq.Push(d) {
+				d.release()
+				c.drops.Add(1)
+			}
+		}
+	}
+	c.retired.Store(old)
+	c.queue.Store(nq)
+	return nil
+}
+
+// ReadBuffer returns the receive queue's size in bytes as SetReadBuffer
+// counts it.
+func (c *Conn) ReadBuffer() int { return int(c.queueCap.Load()) * readBufferUnit }
 
 // next waits for a datagram, the read deadline or Close.
 func (c *Conn) next() (*datagram, error) {
@@ -336,10 +403,12 @@ func (c *Conn) next() (*datagram, error) {
 		// As with package net, a passed deadline fails the read even
 		// when a datagram is queued.
 		expired := c.readExpired()
-		select {
-		case <-expired:
-			return nil, c.opErr("read", os.ErrDeadlineExceeded)
-		default:
+		if expired != nil {
+			select {
+			case <-expired:
+				return nil, c.opErr("read", os.ErrDeadlineExceeded)
+			default:
+			}
 		}
 		if d := c.pop(); d != nil {
 			return d, nil

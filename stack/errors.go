@@ -27,6 +27,10 @@ var (
 	ErrBadNetwork = errors.New("unsupported network")
 	// ErrBadAddress: a local address that is not usable for the network.
 	ErrBadAddress = errors.New("bad local address")
+	// ErrBadBufferSize: SetReadBuffer with a size that is not positive.
+	ErrBadBufferSize = errors.New("bad buffer size")
+	// ErrBadTOS: SetTOS or SetTrafficClass with a value outside 0..255.
+	ErrBadTOS = errors.New("TOS / traffic class out of range 0..255")
 	// ErrStackClosed: the stack was closed.
 	ErrStackClosed = errors.New("stack closed")
 )

@@ -71,3 +71,61 @@ func Example() {
 	// "hello from a" from 10.0.0.2
 	// anything else: false
 }
+
+// A receiver reading in batches, as with x/net/ipv4's ReadBatch: one call
+// returns every datagram queued (up to len(ms)), each with its source,
+// group and interface.
+func ExampleConn_ReadBatch() {
+	lan := memlan.New(memlan.Options{})
+	defer lan.Close()
+	recv := stack.New(stack.Config{})
+	defer recv.Close()
+	ifc, err := recv.AddInterface(lan.NewEndpoint("recv", memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, 0, 1}}),
+		stack.InterfaceConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}})
+	if err != nil {
+		panic(err)
+	}
+	group := netip.MustParseAddr("239.1.2.3")
+	c, err := recv.ListenUDP("udp4", netip.MustParseAddrPort("0.0.0.0:5000"))
+	if err != nil {
+		panic(err)
+	}
+	if err := c.JoinGroup(ifc, group); err != nil {
+		panic(err)
+	}
+	ifc.Sync(context.Background())
+
+	send := stack.New(stack.Config{})
+	defer send.Close()
+	if _, err := send.AddInterface(lan.NewEndpoint("send", memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, 0, 2}}),
+		stack.InterfaceConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}}); err != nil {
+		panic(err)
+	}
+	sc, err := send.ListenUDP("udp4", netip.MustParseAddrPort("0.0.0.0:4000"))
+	if err != nil {
+		panic(err)
+	}
+	for i := range 3 {
+		sc.WriteToAddrPort(fmt.Appendf(nil, "datagram %d", i), netip.AddrPortFrom(group, 5000))
+	}
+
+	ms := make([]stack.Message, 8)
+	for i := range ms {
+		ms[i].Buf = make([]byte, 1500)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for got := 0; got < 3; {
+		n, err := c.ReadBatch(ms)
+		if err != nil {
+			panic(err)
+		}
+		for _, m := range ms[:n] {
+			fmt.Printf("%s from %v to %v\n", m.Buf[:m.N], m.Src, m.Dst)
+		}
+		got += n
+	}
+	// Output:
+	// datagram 0 from 10.0.0.2:4000 to 239.1.2.3
+	// datagram 1 from 10.0.0.2:4000 to 239.1.2.3
+	// datagram 2 from 10.0.0.2:4000 to 239.1.2.3
+}

@@ -362,9 +362,10 @@ func TestConnCloseConcurrentWaitsForRelease(t *testing.T) {
 	if err := c.Close(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("second Close: %v, want ErrClosed", err)
 	}
-	if !s.mu.TryLock() {
+	if !free(&s.mu) {
 		t.Fatal("second Close returned while the first still held Stack.mu releasing memberships")
 	}
+	s.mu.Lock()
 	n := ifc.table4.Len()
 	s.mu.Unlock()
 	if n != 0 {

@@ -41,7 +41,7 @@ type Interface struct {
 	// the sockets joined to the group on this interface and bound to the
 	// port, each with its filter. Values are immutable; a membership
 	// change publishes a new value for its one key under Stack.mu.
-	subs *rcu.Map[groupPort, *subList]
+	subs *rcu.Map[groupPort, subList]
 
 	// linkState is the last state the endpoint reported (nil: none yet,
 	// taken to be up); gone is closed when it reported Gone or the
@@ -54,11 +54,12 @@ type Interface struct {
 	gone      chan struct{}
 	goneOnce  sync.Once
 
-	// Control state, guarded by Stack.mu.
+	// Control state, guarded by Stack.mu. The maps are nil while empty
+	// (an idle interface of an emulated host costs none).
 	table4, table6 *membership.Table
 	macRefs        map[wire.MAC]int       // member groups per MAC
 	macGone        map[wire.MAC]time.Time // MACs no longer needed, and since when (see neededMACsLocked)
-	pending        map[netip.Addr]*pendingDelta
+	pending        map[netip.Addr]pendingDelta
 	pendingOrder   []netip.Addr
 	lastChange     time.Time // when the newest pending delta changed
 
@@ -93,10 +94,11 @@ type subList struct {
 }
 
 // sub is one socket's subscription: its filter for the group on the
-// interface (immutable; replaced as a whole when the filter changes).
+// interface (immutable: its source slice is never modified; a change
+// publishes a new list).
 type sub struct {
 	c  *Conn
-	st *membership.State
+	st membership.State
 }
 
 // pendingDelta is the coalesced change of one group's merged state since
@@ -118,14 +120,11 @@ func newInterface(s *Stack, ep link.Endpoint, name string, index int, mac wire.M
 		mac:     mac,
 		mtu:     mtu,
 		log:     s.log.With("interface", name),
-		subs:    rcu.New[groupPort, *subList](hashGroupPort),
+		subs:    rcu.New[groupPort, subList](hashGroupPort),
 		gone:    make(chan struct{}),
 		drained: make(chan struct{}),
 		table4:  membership.NewTable(s.cfg.Limits),
 		table6:  membership.NewTable(s.cfg.Limits),
-		macRefs: map[wire.MAC]int{},
-		macGone: map[wire.MAC]time.Time{},
-		pending: map[netip.Addr]*pendingDelta{},
 	}
 	haveLL := false
 	for _, p := range addrs {
@@ -274,24 +273,24 @@ func (ifc *Interface) applyLocked(group netip.Addr, old, new membership.State) {
 func (ifc *Interface) publishSubLocked(c *Conn, group netip.Addr, st membership.State) {
 	k := groupPort{group, c.port}
 	cur, _ := ifc.subs.Load(k)
-	var old []sub
-	if cur != nil {
-		old = cur.subs
+	n := len(cur.subs)
+	if st.IsMember() {
+		n++
 	}
-	next := make([]sub, 0, len(old)+1)
-	for _, sb := range old {
+	next := make([]sub, 0, n)
+	for _, sb := range cur.subs {
 		if sb.c != c {
 			next = append(next, sb)
 		}
 	}
 	if st.IsMember() {
-		next = append(next, sub{c: c, st: &st})
+		next = append(next, sub{c: c, st: st})
 	}
 	if len(next) == 0 {
 		ifc.subs.Delete(k)
 		return
 	}
-	ifc.subs.Store(k, &subList{subs: next})
+	ifc.subs.Store(k, subList{subs: next})
 }
 
 // noteDeltaLocked records a change of the merged state of d.Group: MAC
@@ -303,19 +302,29 @@ func (ifc *Interface) noteDeltaLocked(d membership.Delta) {
 	if was != is {
 		mac, _ := wire.MulticastMAC(d.Group)
 		if is {
+			if ifc.macRefs == nil {
+				ifc.macRefs = map[wire.MAC]int{}
+			}
 			if ifc.macRefs[mac]++; ifc.macRefs[mac] == 1 {
 				delete(ifc.macGone, mac)
 			}
 		} else if ifc.macRefs[mac]--; ifc.macRefs[mac] <= 0 {
 			delete(ifc.macRefs, mac)
+			if ifc.macGone == nil {
+				ifc.macGone = map[wire.MAC]time.Time{}
+			}
 			ifc.macGone[mac] = now
 		}
 		ifc.filter.kick()
 	}
 	if p, ok := ifc.pending[d.Group]; ok {
 		p.new, p.changed = d.New, now
+		ifc.pending[d.Group] = p
 	} else {
-		ifc.pending[d.Group] = &pendingDelta{old: d.Old, new: d.New, since: now, changed: now}
+		if ifc.pending == nil {
+			ifc.pending = map[netip.Addr]pendingDelta{}
+		}
+		ifc.pending[d.Group] = pendingDelta{old: d.Old, new: d.New, since: now, changed: now}
 		ifc.pendingOrder = append(ifc.pendingOrder, d.Group)
 	}
 	ifc.lastChange = now
@@ -362,6 +371,9 @@ func (ifc *Interface) takeDeltasLocked(now time.Time, force bool) (v4, v6 []memb
 	}
 	clear(ifc.pendingOrder[len(kept):])
 	ifc.pendingOrder = kept
+	if len(kept) == 0 {
+		ifc.pending, ifc.pendingOrder = nil, nil // free an idle interface's memory
+	}
 	return v4, v6, next
 }
 
@@ -408,6 +420,9 @@ func (ifc *Interface) neededMACsLocked(now time.Time, force bool) (macs []wire.M
 		}
 		out = append(out, m)
 		next = minTime(next, at.Add(delay))
+	}
+	if len(ifc.macGone) == 0 {
+		ifc.macGone = nil
 	}
 	for _, g := range alwaysJoined {
 		m, _ := wire.MulticastMAC(g)

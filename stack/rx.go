@@ -24,10 +24,52 @@ type linkHandler struct {
 	b   *rxBatch
 }
 
-// rxBatch collects the sockets that got datagrams during one batch of
-// frames, so that each is woken once per batch.
+// rxBatch collects, during one batch of frames, the sockets that got
+// datagrams (so that each is woken once per batch) and the counter
+// increments (added to the interface's counters once per batch). It
+// belongs to the endpoint's delivery goroutine: no atomics.
 type rxBatch struct {
 	touched []*Conn
+	// seen indexes touched once it is long (a batch fanned out to many
+	// sockets); nil while a linear scan is cheaper.
+	seen   map[*Conn]struct{}
+	counts [numCounters]uint64
+}
+
+// touchScan is the length of touched up to which touch scans it linearly.
+const touchScan = 16
+
+func (b *rxBatch) touch(c *Conn) {
+	if len(b.touched) < touchScan {
+		for _, o := range b.touched {
+			if o == c {
+				return
+			}
+		}
+	} else {
+		if b.seen == nil {
+			b.seen = make(map[*Conn]struct{})
+		}
+		if len(b.seen) == 0 {
+			for _, o := range b.touched {
+				b.seen[o] = struct{}{}
+			}
+		}
+		if _, ok := b.seen[c]; ok {
+			return
+		}
+		b.seen[c] = struct{}{}
+	}
+	b.touched = append(b.touched, c)
+}
+
+// count adds one to counter n: in the batch, or at once without one.
+func (ifc *Interface) count(b *rxBatch, n counter) {
+	if b != nil {
+		b.counts[n]++
+	} else {
+		ifc.counters.inc(n)
+	}
 }
 
 // HandleFrames implements link.Handler.
@@ -35,16 +77,23 @@ func (h linkHandler) HandleFrames(frames [][]byte) {
 	for _, f := range frames {
 		h.ifc.handleFrame(h.b, f)
 	}
-	h.b.flush()
+	h.b.flush(h.ifc)
 }
 
-func (b *rxBatch) flush() {
+// flush wakes the sockets the batch queued to and adds its counts.
+func (b *rxBatch) flush(ifc *Interface) {
 	for i, c := range b.touched {
-		c.notifyPending.Store(false)
 		c.notify()
 		b.touched[i] = nil
 	}
 	b.touched = b.touched[:0]
+	clear(b.seen)
+	for i, n := range b.counts {
+		if n != 0 {
+			ifc.counters.add(counter(i), n)
+			b.counts[i] = 0
+		}
+	}
 }
 
 // HandleLinkState implements link.Handler.
@@ -55,18 +104,18 @@ func (ifc *Interface) handleFrame(b *rxBatch, frame []byte) {
 	if ifc.removed.Load() {
 		return
 	}
-	ifc.counters.inc(cFramesReceived)
+	ifc.count(b, cFramesReceived)
 	eth, err := wire.ParseEthernet(frame)
 	if err != nil {
 		if parseKind(err) == wire.ErrUnsupported {
-			ifc.counters.inc(cLink8023)
+			ifc.count(b, cLink8023)
 		} else {
-			ifc.counters.inc(cBadLink)
+			ifc.count(b, cBadLink)
 		}
 		return
 	}
 	if !eth.Dst.IsMulticast() && eth.Dst != ifc.mac {
-		ifc.counters.inc(cNotForUs)
+		ifc.count(b, cNotForUs)
 		return
 	}
 	switch eth.EtherType {
@@ -75,7 +124,7 @@ func (ifc *Interface) handleFrame(b *rxBatch, frame []byte) {
 	case wire.EtherTypeIPv6:
 		ifc.receiveIPv6(b, eth.Payload)
 	default:
-		ifc.counters.inc(cNotIP)
+		ifc.count(b, cNotIP)
 	}
 }
 
@@ -88,25 +137,25 @@ func parseKind(err error) error {
 	return err
 }
 
-func (ifc *Interface) countBad(err error, truncated, checksum, malformed counter) {
+func (ifc *Interface) countBad(b *rxBatch, err error, truncated, checksum, malformed counter) {
 	switch parseKind(err) {
 	case wire.ErrTruncated:
-		ifc.counters.inc(truncated)
+		ifc.count(b, truncated)
 	case wire.ErrChecksum:
-		ifc.counters.inc(checksum)
+		ifc.count(b, checksum)
 	default:
-		ifc.counters.inc(malformed)
+		ifc.count(b, malformed)
 	}
 }
 
 func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte) {
 	ip, err := wire.ParseIPv4(p)
 	if err != nil {
-		ifc.countBad(err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
+		ifc.countBad(b, err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
 		return
 	}
 	if ip.MoreFragments || ip.FragmentOffset != 0 {
-		ifc.counters.inc(cFragments)
+		ifc.count(b, cFragments)
 		return
 	}
 	switch ip.Protocol {
@@ -115,14 +164,14 @@ func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte) {
 		// (RFC 9776 §4.1.12: any address of the interface); multicast
 		// destinations are the engine's to check.
 		if !ip.Dst.IsMulticast() && !ifc.isLocal(ip.Dst) {
-			ifc.counters.inc(cNotForUs)
+			ifc.count(b, cNotForUs)
 			return
 		}
 		ifc.proto.receive(ip.Src, ip.Dst, ip.TTL, ip.RouterAlert, ip.Payload)
 	case wire.ProtoUDP:
 		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
 		if err != nil {
-			ifc.countBad(err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
+			ifc.countBad(b, err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return
 		}
 		ifc.deliver(b, ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.TTL, u.Payload)
@@ -136,11 +185,11 @@ func isMLDType(t byte) bool { return t == 130 || t == 131 || t == 132 || t == 14
 func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
 	ip, err := wire.ParseIPv6(p)
 	if err != nil {
-		ifc.countBad(err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
+		ifc.countBad(b, err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
 		return
 	}
 	if ip.Fragment {
-		ifc.counters.inc(cFragments)
+		ifc.count(b, cFragments)
 		return
 	}
 	switch ip.NextHeader {
@@ -149,18 +198,18 @@ func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
 			return
 		}
 		if !ip.Dst.IsMulticast() && !ifc.isLocal(ip.Dst) {
-			ifc.counters.inc(cNotForUs)
+			ifc.count(b, cNotForUs)
 			return
 		}
 		if wire.VerifyICMPv6(ip.Src, ip.Dst, ip.Payload) != nil {
-			ifc.counters.inc(cBadICMPv6)
+			ifc.count(b, cBadICMPv6)
 			return
 		}
 		ifc.proto.receive(ip.Src, ip.Dst, ip.HopLimit, ip.RouterAlert, ip.Payload)
 	case wire.ProtoUDP:
 		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
 		if err != nil {
-			ifc.countBad(err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
+			ifc.countBad(b, err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return
 		}
 		ifc.deliver(b, ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.HopLimit, u.Payload)
@@ -177,16 +226,20 @@ func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
 // (readers are then woken at once).
 func (ifc *Interface) deliver(b *rxBatch, src netip.Addr, srcPort uint16, dst netip.Addr, dstPort uint16, ttl uint8, payload []byte) {
 	var d *datagram
-	n := 0
+	n, queued := 0, int32(0)
 	if dst.IsMulticast() {
 		l, ok := ifc.subs.Load(groupPort{dst, dstPort})
 		if !ok {
 			if _, bound := ifc.stack.ports.Load(dstPort); bound {
-				ifc.counters.inc(cFiltered)
+				ifc.count(b, cFiltered)
 			} else {
-				ifc.counters.inc(cNoSocket)
+				ifc.count(b, cNoSocket)
 			}
 			return
+		}
+		refs := int32(refBias)
+		if len(l.subs) == 1 {
+			refs = 1
 		}
 		for _, sb := range l.subs {
 			c := sb.c
@@ -196,17 +249,18 @@ func (ifc *Interface) deliver(b *rxBatch, src netip.Addr, srcPort uint16, dst ne
 				continue
 			}
 			if d == nil {
-				d = newDatagram(ifc.index, src, srcPort, dst, ttl, payload)
+				d = newDatagram(refs, ifc.index, src, srcPort, dst, ttl, payload)
 			}
 			n++
-			ifc.queueTo(c, d, b)
+			queued += ifc.queueTo(c, d, b)
 		}
 		if n == 0 {
-			ifc.counters.inc(cFiltered)
+			ifc.count(b, cFiltered)
 		}
+		settle(d, refs, queued)
 	} else {
 		if !ifc.isLocal(dst) {
-			ifc.counters.inc(cNotForUs)
+			ifc.count(b, cNotForUs)
 			return
 		}
 		l, _ := ifc.stack.ports.Load(dstPort)
@@ -217,27 +271,42 @@ func (ifc *Interface) deliver(b *rxBatch, src netip.Addr, srcPort uint16, dst ne
 					continue
 				}
 				if d == nil {
-					d = newDatagram(ifc.index, src, srcPort, dst, ttl, payload)
+					d = newDatagram(refBias, ifc.index, src, srcPort, dst, ttl, payload)
 				}
 				n++
-				ifc.queueTo(c, d, b)
+				queued += ifc.queueTo(c, d, b)
 			}
 		}
 		if n == 0 {
-			ifc.counters.inc(cNoSocket)
+			ifc.count(b, cNoSocket)
 		}
-	}
-	if d != nil {
-		d.release() // the producer's reference
+		settle(d, refBias, queued)
 	}
 }
 
-func (ifc *Interface) queueTo(c *Conn, d *datagram, b *rxBatch) {
-	if c.enqueue(d, b) {
-		ifc.counters.inc(cDatagramsReceived)
-	} else {
-		ifc.counters.inc(cDatagramsDropped)
+// settle gives d the reference count its queue entries need once the
+// producer is done pushing it with refs set (see datagram), freeing it if
+// no queue took it.
+func settle(d *datagram, refs, queued int32) {
+	switch {
+	case d == nil:
+	case queued == 0:
+		datagramPool.Put(d)
+	case refs != 1:
+		if d.refs.Add(queued-refs) == 0 {
+			datagramPool.Put(d)
+		}
 	}
+}
+
+// queueTo queues d to c and counts the outcome; it returns 1 if queued.
+func (ifc *Interface) queueTo(c *Conn, d *datagram, b *rxBatch) int32 {
+	if c.enqueue(d, b) {
+		ifc.count(b, cDatagramsReceived)
+		return 1
+	}
+	ifc.count(b, cDatagramsDropped)
+	return 0
 }
 
 // isLocal reports whether a unicast or broadcast dst is addressed to this

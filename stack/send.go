@@ -64,7 +64,7 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 		sb = &sendBuf{}
 	}
 	defer c.sendBufs.Put(sb)
-	ttl := uint8(c.ttl.Load())
+	ttl, tos := uint8(c.ttl.Load()), uint8(c.tos.Load())
 	sb.udp, err = wire.AppendUDP(sb.udp[:0], src, a, c.port, dst.Port(), b)
 	if err != nil {
 		return 0, c.opErr("write", err)
@@ -72,12 +72,12 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	if a.Is4() {
 		sb.frame = wire.AppendEthernet(sb.frame[:0], dmac, ifc.mac, wire.EtherTypeIPv4)
 		sb.frame, err = wire.AppendIPv4(sb.frame, wire.IPv4{
-			ID: uint16(c.ipID.Add(1)), TTL: ttl, Protocol: wire.ProtoUDP, Src: src, Dst: a,
+			ID: uint16(c.ipID.Add(1)), TOS: tos, TTL: ttl, Protocol: wire.ProtoUDP, Src: src, Dst: a,
 		}, sb.udp)
 	} else {
 		sb.frame = wire.AppendEthernet(sb.frame[:0], dmac, ifc.mac, wire.EtherTypeIPv6)
 		sb.frame, err = wire.AppendIPv6(sb.frame, wire.IPv6{
-			HopLimit: ttl, NextHeader: wire.ProtoUDP, Src: src, Dst: a,
+			TrafficClass: tos, HopLimit: ttl, NextHeader: wire.ProtoUDP, Src: src, Dst: a,
 		}, sb.udp)
 	}
 	if err != nil {
@@ -140,17 +140,10 @@ type deadline struct {
 	ch    chan struct{}
 	fired bool
 	gen   uint64
-	// cur publishes ch to readers and writers, who take no lock.
+	// cur publishes ch to readers and writers, who take no lock; nil
+	// until a deadline is first set (a socket that never sets one pays
+	// for no channel).
 	cur atomic.Pointer[chan struct{}]
-}
-
-// initDeadlines gives both deadlines an open channel (no deadline).
-func (c *Conn) initDeadlines() {
-	for _, d := range [...]*deadline{&c.readDeadline, &c.writeDeadline} {
-		ch := make(chan struct{})
-		d.ch = ch
-		d.cur.Store(&ch)
-	}
 }
 
 // SetDeadline implements net.PacketConn.
@@ -227,14 +220,24 @@ func (c *Conn) stopDeadlines() {
 	}
 }
 
-// readExpired returns the channel closed when the read deadline passes.
-// Lock-free: it is called on every read.
-func (c *Conn) readExpired() <-chan struct{} { return *c.readDeadline.cur.Load() }
+// readExpired returns the channel closed when the read deadline passes
+// (nil when no deadline was ever set). Lock-free: it is called on every
+// read.
+func (c *Conn) readExpired() <-chan struct{} {
+	if p := c.readDeadline.cur.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // writeExpired reports whether the write deadline has passed. Lock-free.
 func (c *Conn) writeExpired() bool {
+	p := c.writeDeadline.cur.Load()
+	if p == nil {
+		return false
+	}
 	select {
-	case <-*c.writeDeadline.cur.Load():
+	case <-*p:
 		return true
 	default:
 		return false

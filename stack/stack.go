@@ -134,8 +134,6 @@ func New(cfg Config) *Stack {
 		log:       cfg.Logger,
 		ifcs:      map[int]*Interface{},
 		byName:    map[string]*Interface{},
-		reserved:  map[string]int{},
-		detached:  map[*Interface]bool{},
 		nextIndex: 1,
 		conns:     map[*Conn]struct{}{},
 		closeDone: make(chan struct{}),
@@ -198,6 +196,9 @@ func (s *Stack) AddInterface(ep link.Endpoint, cfg InterfaceConfig) (*Interface,
 		s.mu.Unlock()
 		return nil, fmt.Errorf("add interface %s: %w", name, err)
 	}
+	if s.reserved == nil {
+		s.reserved = map[string]int{}
+	}
 	s.reserved[name] = index
 	s.adds.Add(1)
 	s.mu.Unlock()
@@ -254,10 +255,16 @@ func checkAddrs(in []netip.Prefix) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(in))
 	for _, p := range in {
 		a := p.Addr()
-		if !p.IsValid() || a.Is4In6() || a.IsMulticast() || a.IsUnspecified() {
+		bits := p.Bits()
+		if a.Is4In6() {
+			// ::ffff:a.b.c.d/n: the IPv4 address, with the prefix length
+			// counted in its 32 bits.
+			a, bits = a.Unmap(), bits-96
+		}
+		if !p.IsValid() || bits < 0 || a.IsMulticast() || a.IsUnspecified() {
 			return nil, fmt.Errorf("address %v: %w", p, ErrBadAddress)
 		}
-		out = append(out, netip.PrefixFrom(a.WithZone(""), p.Bits()))
+		out = append(out, netip.PrefixFrom(a.WithZone(""), bits))
 	}
 	return out, nil
 }
@@ -333,6 +340,9 @@ func (s *Stack) RemoveInterface(ifc *Interface) error {
 func (s *Stack) detachLocked(ifc *Interface) {
 	delete(s.ifcs, ifc.index)
 	delete(s.byName, ifc.name)
+	if s.detached == nil {
+		s.detached = map[*Interface]bool{}
+	}
 	s.detached[ifc] = true
 	s.publishIfListLocked()
 	ifc.removed.Store(true)

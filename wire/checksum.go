@@ -2,16 +2,39 @@ package wire
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 )
 
 // sum16 adds b to acc as a sequence of big-endian 16-bit words, padding an
 // odd final byte with zero (RFC 1071 §4.1). The result is not folded.
+//
+// The bulk is summed eight bytes at a time as little-endian 64-bit words
+// with end-around carry (RFC 1071 §2: the sum may be computed in any word
+// size and byte order, then folded and swapped), which is several times
+// faster than 16-bit words for a 1,000-byte datagram.
 func sum16(b []byte, acc uint64) uint64 {
-	for len(b) >= 8 {
-		acc += uint64(binary.BigEndian.Uint16(b)) + uint64(binary.BigEndian.Uint16(b[2:])) +
-			uint64(binary.BigEndian.Uint16(b[4:])) + uint64(binary.BigEndian.Uint16(b[6:]))
-		b = b[8:]
+	if len(b) >= 16 {
+		var s, c uint64
+		for len(b) >= 32 {
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:]), c)
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:]), c)
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:]), c)
+			b = b[32:]
+		}
+		for len(b) >= 8 {
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
+			b = b[8:]
+		}
+		s, c = bits.Add64(s, 0, c)
+		s += c // cannot carry again: s ≤ 2^64-2 after adding a carry
+		// Fold to 16 bits in little-endian word space, then swap into
+		// the big-endian space of acc.
+		s = s>>32 + s&0xffffffff
+		s = s>>16 + s&0xffff
+		s = s>>16 + s&0xffff
+		acc += uint64(bits.ReverseBytes16(uint16(s)))
 	}
 	for len(b) >= 2 {
 		acc += uint64(binary.BigEndian.Uint16(b))
