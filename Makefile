@@ -1,6 +1,7 @@
 # mcstack — build, test, fuzz, benchmark.
 #
-#   make test      vet + staticcheck + race tests (+ interop tests when root) + short fuzzing
+#   make test      vet + staticcheck + race tests (+ interop tests when root)
+#                  + the test-only modules (make crosscheck) + short fuzzing
 #   make fuzz      longer fuzzing of every parser (FUZZTIME=60s by default)
 #   make interop   only the Linux-kernel interop tests (root)
 #   make bench     every benchmark (see BENCHMARKS.md)
@@ -13,10 +14,13 @@ SHORTFUZZ ?= 20000x
 # staticcheck is installed at this version into .bin/ (not the user's PATH).
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(CURDIR)/.bin/staticcheck
+# Test-only modules: their own go.mod (mcstack replaced by this tree), so
+# that heavy test dependencies (gopacket) stay out of mcstack's module graph.
+TEST_MODULES := wire/crosscheck
 # Packages with fuzz targets: "pkg:FuzzName" pairs are discovered by grep.
 FUZZ_PKGS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./bench/' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all test deps vet staticcheck race interop-recvmsg fuzz-short fuzz interop bench demo build
+.PHONY: all test deps vet staticcheck race interop-recvmsg crosscheck fuzz-short fuzz interop bench demo build
 
 all: build
 
@@ -29,14 +33,20 @@ build:
 deps:
 	@bash scripts/install-test-deps.sh
 
-test: deps vet staticcheck race interop-recvmsg fuzz-short
+test: deps vet staticcheck race interop-recvmsg crosscheck fuzz-short
 
 vet:
 	$(GO) vet ./...
+	@for m in $(TEST_MODULES); do echo "(cd $$m && $(GO) vet ./...)"; (cd $$m && $(GO) vet ./...) || exit 1; done
 
 staticcheck:
 	@GOBIN=$(CURDIR)/.bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) ./...
+	@for m in $(TEST_MODULES); do echo "(cd $$m && $(STATICCHECK) ./...)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
+
+# crosscheck runs the test-only modules' tests (wire against gopacket).
+crosscheck:
+	@for m in $(TEST_MODULES); do echo "(cd $$m && $(GO) test -race -count=1 ./...)"; (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
 
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...

@@ -3,7 +3,6 @@ module github.com/mcstack/mcstack
 go 1.26.0
 
 require (
-	github.com/gopacket/gopacket v1.7.7
 	github.com/mdlayher/packet v1.2.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.50.0

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcstack/mcstack/proto"
 	"github.com/mcstack/mcstack/proto/prototest"
 )
 
@@ -193,7 +194,7 @@ func TestForcedVersion(t *testing.T) {
 		wantVersion(t, h, 2)
 		h.drain()
 		h.set(g1, nonMem)
-		wantReports(t, h.drain(), "igmpv2-leave 224.0.0.2 239.1.2.3")
+		wantReports(t, h.drain(), "igmpv2-leave 224.0.0.2 239.1.2.3", "igmpv2-leave 224.0.0.2 239.1.2.3")
 	})
 	t.Run("igmp 3", func(t *testing.T) {
 		h := newIGMP(t, withForce(3))
@@ -213,7 +214,7 @@ func TestForcedVersion(t *testing.T) {
 		h.recv(prototest.MLDv2Query(ip(m1), time.Second))
 		wantReports(t, h.drain(), "mldv1 ff15::1:2:3 ff15::1:2:3")
 		h.set(m1, nonMem)
-		wantReports(t, h.drain(), "mldv1-done ff02::2 ff15::1:2:3")
+		wantReports(t, h.drain(), "mldv1-done ff02::2 ff15::1:2:3", "mldv1-done ff02::2 ff15::1:2:3")
 	})
 	t.Run("mld 2", func(t *testing.T) {
 		h := newMLD(t, withForce(2))
@@ -324,5 +325,63 @@ func TestV12JoinRepeatWindow(t *testing.T) {
 				t.Errorf("repetition %d after %v, want in (0, 3s]", i, d)
 			}
 		}
+	}
+}
+
+// TestV12LeaveRepeated: in IGMPv2 / MLDv1 mode the last reporter's Leave
+// (Done) goes out at once and is repeated [Robustness Variable] - 1 times,
+// each within the (IGMPv3) Unsolicited Report Interval of the previous one,
+// like an IGMPv3 leave. Another host's report for the group (another member
+// answered) stops the repetitions, and so does a new join.
+func TestV12LeaveRepeated(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		force := map[bool]int{false: 2, true: 1}[v6]
+		g := map[bool]string{false: g1, true: m1}[v6]
+		leave := map[bool]string{false: "igmpv2-leave 224.0.0.2 239.1.2.3", true: "mldv1-done ff02::2 ff15::1:2:3"}[v6]
+		report := map[bool]string{false: "igmpv2 239.1.2.3 239.1.2.3", true: "mldv1 ff15::1:2:3 ff15::1:2:3"}[v6]
+		other := map[bool]proto.Received{false: prototest.IGMPReport(2, ip(g1)), true: prototest.MLDReport(ip(m1))}[v6]
+
+		h := newH(t, v6, withForce(force), withRobustness(3), withURI(200*time.Millisecond))
+		h.set(g, st(exc))
+		h.drain()
+		start := h.now.Sub(t0)
+		h.set(g, nonMem)
+		evs := h.drain()
+		wantReports(t, evs, leave, leave, leave)
+		if len(evs) == 3 && evs[0].at != start {
+			t.Errorf("v6 %v: first Leave at %v, want at once", v6, evs[0].at)
+		}
+		for i := 1; i < len(evs); i++ {
+			if d := evs[i].at - evs[i-1].at; d <= 0 || d > 200*time.Millisecond {
+				t.Errorf("v6 %v: repetition %d after %v, want in (0, 200ms]", v6, i, d)
+			}
+		}
+		if s := h.e.Status(); s.Counters.LeavesSent != 3 || len(s.Groups) != 0 {
+			t.Errorf("v6 %v: after the leave: %+v", v6, s)
+		}
+
+		// another member's report stops the repetitions
+		h.set(g, st(exc))
+		h.drain()
+		h.set(g, nonMem)
+		wantReports(t, h.takeAt(), leave)
+		if s := h.e.Status(); s.PendingStateChanges != 1 || len(s.Groups) != 1 || s.Groups[0].Retransmissions != 2 {
+			t.Errorf("v6 %v: status while the Leave is repeated: %+v", v6, s)
+		}
+		h.recv(other)
+		if evs := h.drain(); len(evs) != 0 {
+			t.Errorf("v6 %v: after another host's report: %v", v6, strs(evs))
+		}
+		if s := h.e.Status(); s.PendingStateChanges != 0 || len(s.Groups) != 0 {
+			t.Errorf("v6 %v: status after another host's report: %+v", v6, s)
+		}
+
+		// a join replaces them
+		h.set(g, st(exc))
+		h.drain()
+		h.set(g, nonMem)
+		h.takeAt()
+		h.set(g, st(exc))
+		wantReports(t, h.drain(), report, report, report)
 	}
 }

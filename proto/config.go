@@ -25,8 +25,10 @@ type Config struct {
 	QueryInterval         time.Duration
 	QueryResponseInterval time.Duration
 	// UnsolicitedReportInterval bounds the random delay of state-change
-	// retransmissions. Default 1 s (RFC 9776 §8.11, RFC 9777 §9.11).
-	// IGMPv2 / MLDv1 modes use V1UnsolicitedReportInterval, default 10 s.
+	// retransmissions, and of the repetitions of an IGMPv2 Leave / MLDv1
+	// Done. Default 1 s (RFC 9776 §8.11, RFC 9777 §9.11). The repetitions
+	// of an IGMPv1/v2 / MLDv1 join report use V1UnsolicitedReportInterval,
+	// default 10 s (RFC 2236 §8.10, RFC 2710 §7.10).
 	UnsolicitedReportInterval   time.Duration
 	V1UnsolicitedReportInterval time.Duration
 	// AcceptWithoutRouterAlert accepts queries lacking the Router Alert
@@ -34,9 +36,12 @@ type Config struct {
 	// interoperability with older routers). Default false: they are dropped
 	// and counted.
 	AcceptWithoutRouterAlert bool
-	// Rand supplies the random report delays; nil seeds one from the runtime.
+	// Rand supplies the random report delays; nil uses the runtime's
+	// generator (math/rand/v2's top-level functions, no per-engine state).
 	// Tests pass a seeded source for reproducible timing.
 	Rand *rand.Rand
-	// Logger receives debug events; nil discards.
+	// Logger receives the engine's events, with the attributes proto
+	// (igmp, mld) and interface, and group, source (an IP source address)
+	// and err where they apply; nil discards.
 	Logger *slog.Logger
 }

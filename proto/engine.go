@@ -1,7 +1,7 @@
 package proto
 
 import (
-	crand "crypto/rand"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,13 +24,25 @@ const (
 	DefaultV1UnsolicitedReportInterval = 10 * time.Second
 )
 
-// Pacing of the response to a General Query (RFC 9776 §5.2, RFC 9777 §6.3:
-// instead of the naive single burst, implementations are recommended to
-// spread the Report messages). When the Interface Timer fires at most
-// ResponseBurst report packets are sent; the remaining groups follow, in
-// the same address order, ResponsePace after each burst. These are
-// FreeBSD's values (IGMP_MAX_RESPONSE_BURST, 4 packets per 500 ms slow
-// timeout).
+// Pacing of the response to a General Query (RFC 9776 §5.2, RFC 9777 §6.3
+// call one burst of every record at the Interface Timer naive and recommend
+// spreading the Report messages over the Max Resp Time).
+//
+// ResponseBurst is the most report packets one burst of the response
+// sends: the first burst goes out when the Interface Timer fires, and the
+// rest of the response follows in bursts of at most ResponseBurst packets
+// spread evenly between then and the end of the query's Max Resp Time, so
+// the whole response ends within it (FreeBSD's IGMP_MAX_RESPONSE_BURST is
+// also 4, at a fixed pace instead). A burst carries more packets only when
+// one group's split record needs them, or when the Max Resp Time is over.
+//
+// ResponsePace bounds what a query storm can draw: a General Query
+// response never starts (sends its first burst) sooner than ResponsePace
+// after the previous one started, and a General Query arriving while a
+// response is under way only brings the end of the rest forward. So the
+// engine sends at most one complete General Query response per
+// ResponsePace, however many queries arrive and whatever their Max Resp
+// Time.
 const (
 	ResponseBurst = 4
 	ResponsePace  = 500 * time.Millisecond
@@ -38,8 +50,9 @@ const (
 
 // group is the engine's record of one reportable group: the interface
 // state last handed in by StateChanged and the protocol state around it.
-// A group whose state is INCLUDE {} is kept only while it still has
-// state-change retransmissions pending (the leave is being repeated).
+// A group whose state is INCLUDE {} is kept only while its leave is still
+// being repeated (IGMPv3/MLDv2 retransmission state, or IGMPv2/MLDv1 Leave
+// or Done repetitions).
 type group struct {
 	addr  netip.Addr
 	state membership.State
@@ -51,7 +64,8 @@ type group struct {
 	srcRtx  map[netip.Addr]int
 
 	// timerAt is the per-group timer: the Group Timer of a pending
-	// IGMPv3/MLDv2 query response, or the IGMPv1/v2/MLDv1 report timer.
+	// IGMPv3/MLDv2 query response, or the IGMPv1/v2/MLDv1 report timer
+	// (which also times the repetitions of a join or a leave).
 	timerAt  time.Time
 	timerSeq uint64
 	// qSources is the source list recorded for a pending response to a
@@ -60,10 +74,28 @@ type group struct {
 	qSources []netip.Addr
 
 	// IGMPv1/v2/MLDv1: repeats counts the unsolicited reports still to be
-	// sent after a join (the running timer sends the next one);
-	// lastReporter is the RFC 2236 §3 flag "we sent the last report".
+	// sent after a join, or the Leave (Done) messages still to be sent
+	// after a leave (the running timer sends the next one); lastReporter
+	// is the RFC 2236 §3 flag "we sent the last report".
 	repeats      int
 	lastReporter bool
+
+	// respondedAt is when the group's last query response was sent (its
+	// Group Timer or IGMPv1/v2/MLDv1 report timer fired); zero: never.
+	respondedAt time.Time
+}
+
+// notBefore returns at, or ResponsePace after the group's last query
+// response if that is later: a storm of queries for a group gets at most
+// one response per ResponsePace.
+func (g *group) notBefore(at time.Time) time.Time {
+	if g.respondedAt.IsZero() {
+		return at
+	}
+	if f := g.respondedAt.Add(ResponsePace); at.Before(f) {
+		return f
+	}
+	return at
 }
 
 func (g *group) changePending() bool { return g.fmCount > 0 || len(g.srcRtx) > 0 }
@@ -73,7 +105,7 @@ type engine struct {
 	fam *family
 	cfg Config // defaults filled in
 	log *slog.Logger
-	rnd *rand.Rand
+	rnd *rand.Rand // Config.Rand; nil: the runtime's generator
 
 	src    netip.Addr
 	forced level // 0: automatic
@@ -85,20 +117,31 @@ type engine struct {
 	// olderUntil[l] is when the Older Version Querier Present timer of
 	// level l (1: IGMPv1, 2: IGMPv2 or MLDv1) expires; zero when not running.
 	olderUntil [3]time.Time
+	querier    Querier // the querier last heard
 
+	// groups holds the reportable groups (nil until the first one);
+	// local the joined groups that are never reported but still are
+	// addresses of the interface a query may be sent to (224.0.0.0/24,
+	// ff02::1; nil while there is none).
 	groups map[netip.Addr]*group
+	local  map[netip.Addr]struct{}
 
 	rtxAt time.Time // interface state-change retransmission timer (IGMPv3/MLDv2)
-	// genAt is when the pending General Query response (IGMPv3/MLDv2) sends
-	// its next burst: the Interface Timer, then the pacing timer. genAfter
-	// is the last group reported by the response so far; invalid until
-	// the first burst, so the next burst starts with the first group.
-	// genList caches the groups after genAfter in address order between
-	// bursts; nil when it must be rebuilt (a state change may have added
-	// a group).
-	genAt    time.Time
-	genAfter netip.Addr
-	genList  []*group
+	// The pending General Query response (IGMPv3/MLDv2), sent in bursts
+	// (see v3GeneralBurst). genAt is when the next burst goes out: the
+	// Interface Timer, then the pacing timer; zero when no response is
+	// pending. genEnd is when the response must be complete: the earliest
+	// end of the Max Resp Times of the queries it answers. genAfter is the
+	// last group reported so far; invalid before the first burst. genList
+	// caches the groups after genAfter in address order between bursts,
+	// and genLeft the packets they need; genList is nil when it must be
+	// rebuilt (a state change may have added a group). genStarted is when
+	// the current or last response sent its first burst.
+	genAt, genEnd time.Time
+	genAfter      netip.Addr
+	genList       []*group
+	genLeft       int
+	genStarted    time.Time
 
 	timers  timerHeap
 	nTimers int
@@ -111,6 +154,7 @@ type engine struct {
 
 	out  []Packet
 	ipID uint16
+	// shut: Shutdown was called; only the final reports' repetitions run.
 	shut bool
 	cnt  Counters
 }
@@ -148,18 +192,11 @@ func newEngine(f *family, cfg Config) *engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("proto", f.name, "ifc", cfg.Interface)
-	rnd := cfg.Rand
-	if rnd == nil {
-		var seed [32]byte
-		_, _ = crand.Read(seed[:]) // crypto/rand.Read never returns an error (Go 1.24+)
-		rnd = rand.New(rand.NewChaCha8(seed))
-	}
+	log = log.With("proto", f.name, "interface", cfg.Interface)
 	e := &engine{
-		fam: f, cfg: cfg, log: log, rnd: rnd,
+		fam: f, cfg: cfg, log: log, rnd: cfg.Rand,
 		robustness: cfg.Robustness, queryInterval: cfg.QueryInterval, queryRespInterval: cfg.QueryResponseInterval,
-		groups: make(map[netip.Addr]*group),
-		mode:   levelV3,
+		mode: levelV3,
 	}
 	if cfg.ForceVersion != 0 {
 		if l, ok := f.levelOf(cfg.ForceVersion); ok {
@@ -183,9 +220,14 @@ func (e *engine) normSource(addr netip.Addr) netip.Addr {
 }
 
 // randDelay returns a random delay in (0, d], or 0 when d is not positive.
+// Without Config.Rand it draws from the runtime's generator (seeded by the
+// runtime, no per-engine state).
 func (e *engine) randDelay(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
+	}
+	if e.rnd == nil {
+		return time.Duration(rand.Int64N(int64(d))) + 1
 	}
 	return time.Duration(e.rnd.Int64N(int64(d))) + 1
 }
@@ -247,7 +289,8 @@ func (e *engine) setMode(l level) {
 
 // cancelAll cancels every pending report, response and retransmission.
 func (e *engine) cancelAll() {
-	e.rtxAt, e.genAt, e.genAfter, e.genList = time.Time{}, time.Time{}, netip.Addr{}, nil
+	e.cancelGeneral()
+	e.rtxAt = time.Time{}
 	for a, g := range e.groups {
 		e.stopTimer(g)
 		g.fmCount, g.srcRtx, g.qSources, g.repeats = 0, nil, nil, 0
@@ -255,9 +298,30 @@ func (e *engine) cancelAll() {
 			delete(e.groups, a)
 		}
 	}
-	clear(e.timers)
-	e.timers = e.timers[:0]
-	e.nTimers = 0
+	e.timers, e.nTimers = nil, 0
+}
+
+// cancelGeneral cancels the pending General Query response.
+func (e *engine) cancelGeneral() {
+	e.genAt, e.genEnd, e.genAfter, e.genList, e.genLeft = time.Time{}, time.Time{}, netip.Addr{}, nil, 0
+}
+
+// cancelGroupTimers cancels the pending IGMPv3/MLDv2 Group Timers (in
+// these modes the per-group timers only time query responses).
+func (e *engine) cancelGroupTimers() {
+	for _, g := range e.groups {
+		e.stopTimer(g)
+		g.qSources = nil
+		e.forgetIfIdle(g)
+	}
+}
+
+// addGroup records g (the map is made on the first group).
+func (e *engine) addGroup(g *group) {
+	if e.groups == nil {
+		e.groups = make(map[netip.Addr]*group)
+	}
+	e.groups[g.addr] = g
 }
 
 // sortedGroups returns the groups matching keep, ordered by address, so that
@@ -272,6 +336,9 @@ func (e *engine) sortedGroups(keep func(*group) bool) []*group {
 	sortGroups(gs)
 	return gs
 }
+
+func isMember(g *group) bool { return g.state.IsMember() }
+func anyGroup(*group) bool   { return true }
 
 // sortGroups orders gs by group address.
 func sortGroups(gs []*group) {
@@ -311,10 +378,14 @@ func (e *engine) StateChanged(now time.Time, deltas []membership.Delta) {
 	var changed []*group
 	for _, d := range deltas {
 		ga, ok := e.fam.normAddr(d.Group)
-		if !ok || !wire.IsReportable(ga) {
+		if !ok || !ga.IsMulticast() {
+			continue // a group of the other family is not ours
+		}
+		if !wire.IsReportable(ga) {
 			// Link-local control groups and groups of scope 0/1 are never
-			// reported (RFC 9776 §5, RFC 9777 §6); a group of the other
-			// family is not ours.
+			// reported (RFC 9776 §5, RFC 9777 §6); those that can arrive
+			// on the link are still addresses a query may be sent to.
+			e.setLocal(ga, d.New.IsMember())
 			continue
 		}
 		g := e.groups[ga]
@@ -341,10 +412,30 @@ func (e *engine) StateChanged(now time.Time, deltas []membership.Delta) {
 	}
 }
 
+// setLocal records whether the never-reported group a is joined. IPv6
+// groups of scope 0 or 1 never appear on a link (RFC 4291 §2.7) and are
+// not recorded.
+func (e *engine) setLocal(a netip.Addr, joined bool) {
+	if s := wire.MulticastScope(a); e.fam.v6 && s <= 1 {
+		return
+	}
+	if !joined {
+		delete(e.local, a)
+		if len(e.local) == 0 {
+			e.local = nil
+		}
+		return
+	}
+	if e.local == nil {
+		e.local = make(map[netip.Addr]struct{}, 1)
+	}
+	e.local[a] = struct{}{}
+}
+
 // Receive implements Engine. The input checks follow RFC 9776 §4 and §9.1
-// (TTL 1; Router Alert on v2/v3 queries; General Queries to 224.0.0.1;
-// Group-Specific Queries to the group) and RFC 9777 §5, §5.1.14 and §6.2
-// (link-local source, hop limit 1, Router Alert on queries).
+// (TTL 1; Router Alert on v2/v3 queries; query destinations) and RFC 9777
+// §5, §5.1.14 and §6.2 (link-local source, hop limit 1, Router Alert on
+// queries with the MLD value 0 of RFC 2711).
 func (e *engine) Receive(now time.Time, msg Received) {
 	if e.shut {
 		return
@@ -352,7 +443,7 @@ func (e *engine) Receive(now time.Time, msg Received) {
 	e.advance(now)
 	if msg.HopLimit != 1 {
 		e.cnt.DroppedBadHopLimit++
-		e.log.Debug("dropped message with bad hop limit", "src", msg.Src, "hop_limit", msg.HopLimit)
+		e.log.Debug("dropped message with bad hop limit", "source", msg.Src, "hop_limit", msg.HopLimit)
 		return
 	}
 	src, ok := e.fam.normAddr(msg.Src)
@@ -361,19 +452,26 @@ func (e *engine) Receive(now time.Time, msg Received) {
 		// RFC 9777 §5.1.14: a Query from :: or any other address that is
 		// not link-local MUST be silently discarded, with a warning logged.
 		e.cnt.DroppedBadSource++
-		e.warn(now, "dropped message with invalid source address", "src", msg.Src)
+		e.warn(now, "dropped message with invalid source address", "source", msg.Src)
 		return
+	}
+	ra := msg.RouterAlert
+	if e.fam.v6 && ra && msg.RouterAlertValue != 0 {
+		// RFC 2711 §2.1: value 0 means the datagram contains an MLD
+		// message; another value is no Router Alert for MLD.
+		e.cnt.RouterAlertNotMLD++
+		ra = false
 	}
 	m, err := e.fam.parse(msg.Payload)
 	if err != nil {
 		e.countParseError(err)
-		e.log.Debug("dropped message", "src", src, "err", err)
+		e.log.Debug("dropped message", "source", src, "err", err)
 		return
 	}
 	dst, _ := e.fam.normAddr(msg.Dst)
 	switch m.kind {
 	case kindQuery:
-		e.receiveQuery(now, src, dst, msg.RouterAlert, m)
+		e.receiveQuery(now, src, dst, ra, m)
 	case kindReport:
 		e.receiveReport(src, dst, m)
 	case kindV3Report:
@@ -392,19 +490,18 @@ func (e *engine) Receive(now time.Time, msg Received) {
 const warnEvery = time.Minute
 
 func (e *engine) warn(now time.Time, msg string, args ...any) {
-	if e.lastWarn.IsZero() || now.Sub(e.lastWarn) >= warnEvery {
-		e.lastWarn = now
-		e.log.Warn(msg, args...)
-		return
-	}
-	e.log.Debug(msg, args...)
+	e.rateLimited(now, slog.LevelWarn, msg, args...)
 }
 
 // warnError is warn at error level.
 func (e *engine) warnError(now time.Time, msg string, args ...any) {
+	e.rateLimited(now, slog.LevelError, msg, args...)
+}
+
+func (e *engine) rateLimited(now time.Time, level slog.Level, msg string, args ...any) {
 	if e.lastWarn.IsZero() || now.Sub(e.lastWarn) >= warnEvery {
 		e.lastWarn = now
-		e.log.Error(msg, args...)
+		e.log.Log(context.Background(), level, msg, args...)
 		return
 	}
 	e.log.Debug(msg, args...)
@@ -433,20 +530,31 @@ func (e *engine) countParseError(err error) {
 	}
 }
 
-// validQueryDst applies RFC 9776 §4.1.12 / §9.1 and RFC 9777 §5.1.15: General
-// Queries are sent to the all-systems (all-nodes) group and specific queries
-// to the queried group, but a Query sent to any address assigned to the
-// interface MUST be accepted. A unicast destination reached this engine, so
-// it is taken as assigned; a multicast destination must be all-systems
-// (all-nodes) or, for a specific query, the queried group.
+// validQueryDst applies RFC 9776 §4.1.12 and RFC 9777 §5.1.15: General
+// Queries are sent to the all-systems (all-nodes) group and specific
+// queries to the queried group, but a Query sent to any address assigned
+// to the interface MUST be accepted, unicast or multicast. A multicast
+// destination is therefore accepted when it is all-systems (all-nodes),
+// the queried group of a specific query, or any group the interface has
+// joined. A unicast destination is accepted: the stack hands the engine
+// only unicast messages sent to one of the interface's own addresses.
 func (e *engine) validQueryDst(dst, group netip.Addr) bool {
-	if !dst.IsValid() {
+	if !dst.IsValid() || dst.IsUnspecified() {
 		return false
 	}
 	if !dst.IsMulticast() {
-		return !dst.IsUnspecified()
+		return true
 	}
-	return dst == e.fam.allSystems || !group.IsUnspecified() && dst == group
+	return dst == e.fam.allSystems || !group.IsUnspecified() && dst == group || e.joined(dst)
+}
+
+// joined reports whether the interface listens to the multicast address a.
+func (e *engine) joined(a netip.Addr) bool {
+	if g := e.groups[a]; g != nil && g.state.IsMember() {
+		return true
+	}
+	_, ok := e.local[a]
+	return ok
 }
 
 func (e *engine) receiveQuery(now time.Time, src, dst netip.Addr, ra bool, m inMsg) {
@@ -455,22 +563,23 @@ func (e *engine) receiveQuery(now time.Time, src, dst netip.Addr, ra bool, m inM
 	// Query without Router Alert is dropped.
 	if !ra && m.level != levelV1 && !e.cfg.AcceptWithoutRouterAlert {
 		e.cnt.DroppedNoRouterAlert++
-		e.log.Debug("dropped query without router alert", "src", src)
+		e.log.Debug("dropped query without router alert", "source", src)
 		return
 	}
 	if !e.validQueryDst(dst, m.group) {
 		e.cnt.DroppedBadDestination++
-		e.log.Debug("dropped query sent to a wrong destination", "src", src, "dst", dst, "group", m.group)
+		e.log.Debug("dropped query sent to a wrong destination", "source", src, "dst", dst, "group", m.group)
 		return
 	}
 	e.cnt.QueriesReceived++
+	e.querier = Querier{Addr: src, Version: e.fam.version(m.level), LastQuery: now, MaxResp: m.maxResp}
 	general := m.group.IsUnspecified()
 	if m.level < levelV3 && (wire.IsSSM(m.group) || general && e.anySSM()) {
 		// RFC 9776 §7.2.1: an SSM-aware host SHOULD log an error on an
 		// IGMPv1 Query, IGMPv2 General Query or IGMPv2 Group-Specific Query
 		// for an SSM address (likewise RFC 9777 §8.2.1 for MLDv1).
 		e.warnError(now, "older-version query while source-specific groups are joined; "+
-			"set ForceVersion to keep source filtering", "src", src, "version", e.fam.version(m.level), "group", m.group)
+			"set ForceVersion to keep source filtering", "source", src, "version", e.fam.version(m.level), "group", m.group)
 	}
 	if m.level == levelV3 {
 		e.learn(m)
@@ -485,7 +594,7 @@ func (e *engine) receiveQuery(now time.Time, src, dst netip.Addr, ra bool, m inM
 	if e.forced == 0 && m.level < levelV3 && general {
 		ovqpi := time.Duration(e.robustness)*e.queryInterval + m.maxResp
 		e.olderUntil[m.level] = now.Add(ovqpi)
-		e.log.Debug("older version querier present", "version", e.fam.version(m.level), "src", src, "until", e.olderUntil[m.level])
+		e.log.Debug("older version querier present", "version", e.fam.version(m.level), "source", src, "until", e.olderUntil[m.level])
 		e.setMode(e.computeMode(now))
 	}
 	if e.mode == levelV3 {
@@ -519,15 +628,18 @@ func (e *engine) learn(m inMsg) {
 
 // receiveReport handles another host's IGMPv1/v2 or MLDv1 report: in the
 // older modes it suppresses our pending report for the group (RFC 2236 §3,
-// RFC 2710 §4). In IGMPv3/MLDv2 mode reports are not suppressed (RFC 9776
-// §7.2.2 allows it, but SSM-aware hosts MUST NOT).
+// RFC 2710 §4), and the repetitions of our Leave (Done) for it: the group
+// has another member, so a repeated Leave would only start another
+// last-member query (or, on a switch with immediate leave, cut that member
+// off). In IGMPv3/MLDv2 mode reports are not suppressed (RFC 9776 §7.2.2
+// allows it, but SSM-aware hosts MUST NOT).
 func (e *engine) receiveReport(src, dst netip.Addr, m inMsg) {
 	if !src.IsUnspecified() && src == e.src {
 		return // our own report looped back
 	}
 	if !dst.IsValid() || dst.IsMulticast() && dst != m.group || dst.IsUnspecified() {
 		e.cnt.DroppedBadDestination++
-		e.log.Debug("dropped report sent to a wrong destination", "src", src, "dst", dst, "group", m.group)
+		e.log.Debug("dropped report sent to a wrong destination", "source", src, "dst", dst, "group", m.group)
 		return
 	}
 	e.cnt.ReportsReceived++
@@ -540,12 +652,16 @@ func (e *engine) receiveReport(src, dst netip.Addr, m inMsg) {
 	}
 	e.stopTimer(g)
 	g.lastReporter, g.repeats = false, 0
+	e.forgetIfIdle(g)
 	e.log.Debug("report suppressed", "group", g.addr, "by", src)
 }
 
 // Tick implements Engine.
 func (e *engine) Tick(now time.Time) {
 	if e.shut {
+		// Only the repetitions of the final reports run (see Shutdown);
+		// the mode no longer changes.
+		e.tickMode(now)
 		return
 	}
 	e.advance(now)
@@ -553,6 +669,10 @@ func (e *engine) Tick(now time.Time) {
 		e.reannounce = false
 		e.reannounceAll(now)
 	}
+	e.tickMode(now)
+}
+
+func (e *engine) tickMode(now time.Time) {
 	if e.mode == levelV3 {
 		e.v3Tick(now)
 	} else {
@@ -560,38 +680,89 @@ func (e *engine) Tick(now time.Time) {
 	}
 }
 
-// reannounceAll reports every joined group as if it had just been joined.
+// Reannounce implements Engine: the link came (back) up, and what was sent
+// or pending while it was down is lost. As Linux does on NETDEV_UP
+// (ip_mc_up and ipv6_mc_up: the querier's learned values are reset, then
+// igmp_group_added / igmp6_group_added report every group as newly
+// joined), the learned Robustness Variable, Query Interval and Query
+// Response Interval return to the configured values, pending query
+// responses are cancelled, and every group is reported again (see
+// reannounceAll). The Older Version Querier Present timers keep running:
+// reports of the older version are understood by newer routers, not the
+// other way round.
+func (e *engine) Reannounce(now time.Time) {
+	if e.shut {
+		return
+	}
+	e.advance(now)
+	e.robustness, e.queryInterval, e.queryRespInterval = e.cfg.Robustness, e.cfg.QueryInterval, e.cfg.QueryResponseInterval
+	e.cancelGeneral()
+	if e.mode == levelV3 {
+		e.cancelGroupTimers()
+	}
+	e.reannounce = false
+	e.reannounceAll(now)
+}
+
+// reannounceAll reports every group again as if the router had heard
+// nothing of it. A joined group is reported as a new join (RFC 9776 §5.1
+// Table 1 from INCLUDE {}): TO_EX(B) for EXCLUDE(B), ALLOW(A) for
+// INCLUDE(A), or TO_IN(A) again when a change to INCLUDE was still being
+// retransmitted; the sources whose BLOCK or ALLOW was still being
+// retransmitted, and the leaves still being retransmitted, are sent again.
+// Each of these gets [Robustness Variable] fresh transmissions, the first
+// at once. In IGMPv1/v2 and MLDv1 modes a joined group gets the
+// unsolicited reports of a join and a group still being left its Leave
+// (Done) repetitions again.
 func (e *engine) reannounceAll(now time.Time) {
-	gs := e.sortedGroups(func(g *group) bool { return g.state.IsMember() })
+	gs := e.sortedGroups(anyGroup)
 	if len(gs) == 0 {
 		return
 	}
 	if e.mode != levelV3 {
 		for _, g := range gs {
-			e.v12Join(now, g)
+			switch {
+			case g.state.IsMember():
+				e.v12Join(now, g)
+			case g.repeats > 0:
+				e.v12SendLeave(now, g)
+			}
 		}
 		return
 	}
+	r := e.robustness
+	var pending []*group
 	for _, g := range gs {
-		g.fmCount, g.srcRtx = 0, nil
 		if g.state.Mode == membership.Exclude {
-			g.fmCount = e.robustness
+			g.fmCount, g.srcRtx = r, nil
 		} else {
-			g.srcRtx = make(map[netip.Addr]int, len(g.state.Sources))
-			for _, s := range g.state.Sources {
-				g.srcRtx[s] = e.robustness
+			if g.fmCount > 0 {
+				g.fmCount = r
+			}
+			for s := range g.srcRtx {
+				g.srcRtx[s] = r
+			}
+			if g.fmCount == 0 && len(g.state.Sources) > 0 {
+				if g.srcRtx == nil {
+					g.srcRtx = make(map[netip.Addr]int, len(g.state.Sources))
+				}
+				for _, s := range g.state.Sources {
+					g.srcRtx[s] = r
+				}
 			}
 		}
+		if g.changePending() {
+			pending = append(pending, g)
+		}
 	}
-	e.sendChanges(now, gs)
+	e.rtxAt = time.Time{} // re-armed from now
+	e.sendChanges(now, pending)
 }
 
-// NextTimer implements Engine.
+// NextTimer implements Engine. After Shutdown only the final reports'
+// repetitions are timers.
 func (e *engine) NextTimer() (time.Time, bool) {
-	if e.shut {
-		return time.Time{}, false
-	}
-	if e.reannounce {
+	if e.reannounce && !e.shut {
 		return e.lastNow, true
 	}
 	var at time.Time
@@ -603,8 +774,10 @@ func (e *engine) NextTimer() (time.Time, bool) {
 	}
 	consider(e.rtxAt)
 	consider(e.genAt)
-	for _, t := range e.olderUntil {
-		consider(t)
+	if !e.shut {
+		for _, t := range e.olderUntil {
+			consider(t)
+		}
 	}
 	if t, ok := e.peekTimer(); ok {
 		consider(t)
@@ -619,71 +792,39 @@ func (e *engine) TakeOutgoing() []Packet {
 	return out
 }
 
-// Shutdown implements Engine.
+// Shutdown implements Engine: every joined group is left as by a
+// StateChanged to INCLUDE {}, so its final report is the one an ordinary
+// leave gets, repeated as every state change is. In IGMPv3/MLDv2 mode that
+// is RFC 9776 §5.1 Table 1 (RFC 9777 §6.1): BLOCK(A) for INCLUDE(A),
+// TO_IN {} for EXCLUDE(B), sent at once and [Robustness Variable] - 1
+// times more at random delays in (0, [Unsolicited Report Interval]]; in
+// IGMPv2/MLDv1 mode a Leave (Done) by the last reporter, repeated the same
+// way (see v12Leave); in IGMPv1 mode nothing. Leaves already being
+// repeated go on. Pending query responses are cancelled.
 func (e *engine) Shutdown(now time.Time) {
 	if e.shut {
 		return
 	}
 	e.advance(now)
-	switch e.mode {
-	case levelV3:
-		// Every group still joined, or whose leave is still being repeated,
-		// gets a final TO_IN {} (RFC 9776 §5.1: leaving is a change to
-		// INCLUDE {}).
-		gs := e.sortedGroups(func(g *group) bool { return g.state.IsMember() || g.changePending() })
-		recs := make([]wire.GroupRecord, len(gs))
-		for i, g := range gs {
-			recs[i] = wire.GroupRecord{Type: wire.ChangeToInclude, Group: g.addr}
-		}
-		e.sendRecords(recs)
-	case levelV2:
-		// RFC 2236 §3 / RFC 2710 §4: a host that was not the last reporter
-		// MAY send nothing; at shutdown every joined group is left explicitly.
-		for _, g := range e.sortedGroups(func(g *group) bool { return g.state.IsMember() }) {
-			e.sendV12(g.addr, true)
-		}
-	case levelV1:
-		// IGMPv1 has no Leave message (RFC 1112 App. I).
-	}
-	e.cancelAll()
-	clear(e.groups)
 	e.reannounce = false
-	e.shut = true
-}
-
-// Status implements Engine.
-func (e *engine) Status() Status {
-	st := Status{
-		Family:                e.fam.name,
-		Version:               e.fam.version(e.mode),
-		Robustness:            e.robustness,
-		QueryInterval:         e.queryInterval,
-		QueryResponseInterval: e.queryRespInterval,
-		Counters:              e.cnt,
-	}
-	if e.forced != 0 {
-		st.Forced = e.fam.version(e.forced)
-	}
-	for l := e.fam.minLevel; l < levelV3; l++ {
-		if t := e.olderUntil[l]; !t.IsZero() {
-			if st.OlderQuerierUntil == nil {
-				st.OlderQuerierUntil = make(map[int]time.Time)
+	e.local = nil
+	e.cancelGeneral()
+	members := e.sortedGroups(isMember)
+	if e.mode == levelV3 {
+		e.cancelGroupTimers()
+		var changed []*group
+		for _, g := range members {
+			if e.v3Change(g, membership.State{}) {
+				changed = append(changed, g)
 			}
-			st.OlderQuerierUntil[e.fam.version(l)] = t
+		}
+		e.sendChanges(now, changed)
+	} else {
+		for _, g := range members {
+			e.v12Change(now, g, membership.State{})
 		}
 	}
-	for _, g := range e.groups {
-		if g.changePending() || g.repeats > 0 {
-			st.PendingStateChanges++
-		}
-		if !g.timerAt.IsZero() && g.repeats == 0 {
-			st.PendingQueryResponses++
-		}
-	}
-	if !e.genAt.IsZero() {
-		st.PendingQueryResponses++
-	}
-	return st
+	e.shut = true
 }
 
 // sendRecords packs recs into IGMPv3 / MLDv2 reports and queues them

@@ -13,6 +13,9 @@ import (
 // to two groups: no panic, at most one pending response per group plus the
 // interface timer even when the message is repeated, and whatever the
 // engine emits is a valid report within the MTU (the harness checks).
+// Then, whatever the messages did, a re-announcement and Shutdown end: the
+// final reports are sent within (Robustness - 1) × the Unsolicited Report
+// Interval (Robustness at most 7) and no timer is left.
 func FuzzEngineReceive(f *testing.F) {
 	for _, r := range []proto.Received{
 		prototest.IGMPv3Query(any4, time.Second),
@@ -25,9 +28,9 @@ func FuzzEngineReceive(f *testing.F) {
 		prototest.MLDv1Query(any6, time.Second),
 		prototest.MLDReport(ip(m1)),
 	} {
-		f.Add(r.Payload, r.Src.Is6(), true, uint8(1), uint8(0))
+		f.Add(r.Payload, r.Src.Is6(), true, uint16(0), uint8(1), uint8(0))
 	}
-	f.Fuzz(func(t *testing.T, payload []byte, v6, ra bool, hops, dstSel uint8) {
+	f.Fuzz(func(t *testing.T, payload []byte, v6, ra bool, raVal uint16, hops, dstSel uint8) {
 		h := newH(t, v6)
 		grp, other := g1, g2
 		src := prototest.IGMPQuerier
@@ -39,7 +42,7 @@ func FuzzEngineReceive(f *testing.F) {
 		h.drain()
 		dsts := []string{grp, other, "224.0.0.1", "ff02::1"}
 		dst := ip(dsts[int(dstSel)%len(dsts)])
-		msg := proto.Received{Src: src, Dst: dst, HopLimit: hops, RouterAlert: ra, Payload: payload}
+		msg := proto.Received{Src: src, Dst: dst, HopLimit: hops, RouterAlert: ra, RouterAlertValue: raVal, Payload: payload}
 		if v6 && len(payload) >= 4 {
 			// give the MLD engine messages with a valid checksum, as the
 			// stack does, half of the time
@@ -63,6 +66,15 @@ func FuzzEngineReceive(f *testing.F) {
 			if s.PendingQueryResponses > 0 || s.PendingStateChanges > 0 {
 				t.Fatalf("timers still pending after 2 h: %+v", s)
 			}
+		}
+		h.recv(msg)
+		h.e.Reannounce(h.now)
+		h.recv(msg)
+		h.e.Shutdown(h.now)
+		bound := h.now.Add(6 * time.Second) // (7 - 1) × 1 s
+		h.runUntil(bound)
+		if next, ok := h.e.NextTimer(); ok {
+			t.Fatalf("a timer at %v after Shutdown's bound %v: %+v", next.Sub(t0), bound.Sub(t0), h.e.Status())
 		}
 	})
 }

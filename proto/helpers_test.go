@@ -69,6 +69,9 @@ func withV1URI(d time.Duration) opt {
 	return func(c *proto.Config) { c.V1UnsolicitedReportInterval = d }
 }
 func withInterval(d time.Duration) opt { return func(c *proto.Config) { c.QueryInterval = d } }
+func withRand(seed uint64) opt {
+	return func(c *proto.Config) { c.Rand = rand.New(rand.NewPCG(seed, 2)) }
+}
 
 func newH(t *testing.T, v6 bool, opts ...opt) *harness {
 	t.Helper()

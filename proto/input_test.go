@@ -69,7 +69,12 @@ func TestInputChecks(t *testing.T) {
 		{"igmp unknown type", false, nil, with(gq4, func(r *proto.Received) { r.Payload = igmpRaw(0x30, 0, 0, 0, 0, 0, 0, 0) }), proto.Counters{DroppedOther: 1}, false},
 		{"igmp multicast source", false, nil, with(gq4, func(r *proto.Received) { r.Src = ip("224.0.0.9") }), proto.Counters{DroppedBadSource: 1}, false},
 		{"igmp ipv6 source", false, nil, with(gq4, func(r *proto.Received) { r.Src = ip("fe80::1") }), proto.Counters{DroppedBadSource: 1}, false},
-		{"igmp general query to a group", false, nil, with(gq4, func(r *proto.Received) { r.Dst = ip(g1) }), proto.Counters{DroppedBadDestination: 1}, false},
+		{"igmp general query to a group not joined", false, nil, with(gq4, func(r *proto.Received) { r.Dst = ip(g2) }), proto.Counters{DroppedBadDestination: 1}, false},
+		{"igmp general query to a joined group", false, nil, with(gq4, func(r *proto.Received) { r.Dst = ip(g1) }), proto.Counters{QueriesReceived: 1}, true},
+		{"igmp group query to another joined group", false, nil, with(prototest.IGMPv3Query(ip(g2), time.Second), func(r *proto.Received) { r.Dst = ip(g1) }), proto.Counters{QueriesReceived: 1, QueriesIgnored: 1}, false},
+		{"igmp general query to a joined local group", false, nil, with(gq4, func(r *proto.Received) { r.Dst = ip("224.0.0.251") }), proto.Counters{QueriesReceived: 1}, true},
+		{"igmp general query to a local group not joined", false, nil, with(gq4, func(r *proto.Received) { r.Dst = ip("224.0.0.251") }), proto.Counters{DroppedBadDestination: 1}, false},
+		{"igmp general query to 0.0.0.0", false, nil, with(gq4, func(r *proto.Received) { r.Dst = any4 }), proto.Counters{DroppedBadDestination: 1}, false},
 		{"igmp group query to another group", false, nil, with(sq4, func(r *proto.Received) { r.Dst = ip(g2) }), proto.Counters{DroppedBadDestination: 1}, false},
 		{"igmp group query to all-systems", false, nil, with(sq4, func(r *proto.Received) { r.Dst = wire.IPv4AllSystems }), proto.Counters{QueriesReceived: 1}, true},
 		{"igmp query to our unicast address", false, nil, with(gq4, func(r *proto.Received) { r.Dst = src4 }), proto.Counters{QueriesReceived: 1}, true},
@@ -90,9 +95,20 @@ func TestInputChecks(t *testing.T) {
 		{"mld 26-byte query", true, nil, with(gq6, func(r *proto.Received) { r.Payload = r.Payload[:26] }), proto.Counters{DroppedMalformed: 1}, false},
 		{"mld truncated", true, nil, with(gq6, func(r *proto.Received) { r.Payload = r.Payload[:3] }), proto.Counters{DroppedMalformed: 1}, false},
 		{"mld unknown type", true, nil, with(gq6, func(r *proto.Received) { r.Payload[0] = 133 }), proto.Counters{DroppedOther: 1}, false},
-		{"mld general query to a group", true, nil, with(gq6, func(r *proto.Received) { r.Dst = ip(m1) }), proto.Counters{DroppedBadDestination: 1}, false},
+		{"mld general query to a group not joined", true, nil, with(gq6, func(r *proto.Received) { r.Dst = ip(m2) }), proto.Counters{DroppedBadDestination: 1}, false},
+		{"mld general query to a joined group", true, nil, with(gq6, func(r *proto.Received) { r.Dst = ip(m1) }), proto.Counters{QueriesReceived: 1}, true},
+		{"mld general query to a joined link-scope group", true, nil, with(gq6, func(r *proto.Received) { r.Dst = ip("ff02::fb") }), proto.Counters{QueriesReceived: 1}, true},
+		{"mld general query to a unicast address", true, nil, with(gq6, func(r *proto.Received) { r.Dst = src6 }), proto.Counters{QueriesReceived: 1}, true},
+		{"mld router alert value 1", true, nil, with(gq6, func(r *proto.Received) { r.RouterAlertValue = 1 }), proto.Counters{DroppedNoRouterAlert: 1, RouterAlertNotMLD: 1}, false},
+		{"mld router alert value 1 accepted without router alert", true, []opt{withAcceptNoRA()}, with(gq6, func(r *proto.Received) { r.RouterAlertValue = 1 }), proto.Counters{QueriesReceived: 1, RouterAlertNotMLD: 1}, true},
+		{"mld router alert value 0", true, nil, with(gq6, func(r *proto.Received) { r.RouterAlertValue = 0 }), proto.Counters{QueriesReceived: 1}, true},
+		{"igmp router alert value ignored", false, nil, with(gq4, func(r *proto.Received) { r.RouterAlertValue = 1 }), proto.Counters{QueriesReceived: 1}, true},
 		{"mld group query to another group", true, nil, with(sq6, func(r *proto.Received) { r.Dst = ip(m2) }), proto.Counters{DroppedBadDestination: 1}, false},
 		{"mld query for a group not joined", true, nil, prototest.MLDv2Query(ip(m2), time.Second), proto.Counters{QueriesReceived: 1, QueriesIgnored: 1}, false},
+	}
+	localJoins := map[string]string{
+		"igmp general query to a joined local group":     "224.0.0.251",
+		"mld general query to a joined link-scope group": "ff02::fb",
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,6 +118,9 @@ func TestInputChecks(t *testing.T) {
 				g = m1
 			}
 			h.set(g, st(exc))
+			if l, ok := localJoins[tc.name]; ok {
+				h.set(l, st(exc)) // another group the interface listens to (224.0.0.251 is never reported)
+			}
 			h.drain()
 			before := h.e.Status().Counters
 			h.recv(tc.msg)

@@ -10,6 +10,7 @@ import (
 	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/proto"
 	"github.com/mcstack/mcstack/proto/prototest"
+	"github.com/mcstack/mcstack/wire"
 )
 
 // groupName returns the i-th (0-based) group of a large test set: ascending
@@ -77,79 +78,111 @@ func (f fam) isEx(from, to int) []string {
 	return out
 }
 
-// burstTimes groups the offsets of evs: how many packets at each time.
-func burstTimes(evs []event) string {
-	var b strings.Builder
-	for i, e := range evs {
-		if i > 0 && e.at == evs[i-1].at {
+// burst is the packets of a response sent at one instant.
+type burst struct {
+	at time.Duration // from t0
+	n  int
+}
+
+// bursts groups evs (in time order) by send time.
+func bursts(evs []event) []burst {
+	var out []burst
+	for _, e := range evs {
+		if len(out) > 0 && out[len(out)-1].at == e.at {
+			out[len(out)-1].n++
 			continue
 		}
-		n := 0
-		for _, x := range evs[i:] {
-			if x.at == e.at {
-				n++
-			}
+		out = append(out, burst{e.at, 1})
+	}
+	return out
+}
+
+func burstSizes(bs []burst) []int {
+	out := make([]int, len(bs))
+	for i, b := range bs {
+		out[i] = b.n
+	}
+	return out
+}
+
+// checkSpread checks that the bursts after the first one are spread evenly
+// between the first and end, the last one before end: burst k at
+// first + k × (end - first) / len(bs), within a nanosecond per burst (the
+// engine divides what is left at each burst).
+func checkSpread(t *testing.T, bs []burst, end time.Duration) {
+	t.Helper()
+	first := bs[0].at
+	step := (end - first) / time.Duration(len(bs))
+	for k, b := range bs {
+		want := first + time.Duration(k)*step
+		if d := b.at - want; d < -time.Duration(len(bs)) || d > time.Duration(len(bs)) {
+			t.Errorf("burst %d at %v, want %v (first %v, end %v, %d bursts)", k, b.at, want, first, end, len(bs))
 		}
-		fmt.Fprintf(&b, "%v:%d ", e.at-evs[0].at, n)
 	}
-	return strings.TrimSpace(b.String())
+	if last := bs[len(bs)-1].at; last >= end && len(bs) > 1 {
+		t.Errorf("last burst at %v, not before the end of the Max Resp Time %v", last, end)
+	}
 }
 
-// bursts formats n bursts of k packets for burstTimes.
-func bursts(n, k int) string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("%v:%d", time.Duration(i)*500*time.Millisecond, k)
-	}
-	return strings.Join(out, " ")
-}
-
-// TestGeneralQueryPaced: the response to a General Query is sent in bursts
-// of at most proto.ResponseBurst packets, proto.ResponsePace apart, the
-// first at the Interface Timer (RFC 9776 §5.2, RFC 9777 §6.3 recommend
-// spreading the Report messages). The packets are those of the unpaced
-// response: every group once, in address order, packed as full as the MTU
-// allows.
+// TestGeneralQueryPaced: the response to a General Query starts when the
+// Interface Timer fires, at a random delay within the Max Resp Time, and
+// goes out in bursts of at most proto.ResponseBurst packets spread evenly
+// from there to the end of the Max Resp Time (RFC 9776 §5.2, RFC 9777
+// §6.3 recommend spreading the Report messages over it), so that it always
+// ends within it. The packets are those of the unpaced response: every
+// group once, in address order, packed as full as the MTU allows.
 func TestGeneralQueryPaced(t *testing.T) {
-	if proto.ResponseBurst != 4 || proto.ResponsePace != 500*time.Millisecond {
-		t.Fatalf("pacing %d per %v; the expectations below assume 4 per 500ms", proto.ResponseBurst, proto.ResponsePace)
+	if proto.ResponseBurst != 4 {
+		t.Fatalf("bursts of %d; the expectations below assume 4", proto.ResponseBurst)
 	}
 	cases := []struct {
 		f      fam
 		groups int
 		opts   []opt
-		counts []int  // records per packet, as the unpaced response packs them
-		bursts string // packets per burst, by offset from the first
+		mrt    time.Duration
+		counts []int // records per packet, as the unpaced response packs them
+		sizes  []int // packets per burst
 	}{
 		// (576 - 24 - 8) / 8 = 68 records per packet
-		{fams[0], 500, []opt{withMTU(576)}, []int{68, 68, 68, 68, 68, 68, 68, 24}, "0s:4 500ms:4"},
+		{fams[0], 500, []opt{withMTU(576)}, time.Second, []int{68, 68, 68, 68, 68, 68, 68, 24}, []int{4, 4}},
 		// (1500 - 24 - 8) / 8 = 183 records per packet
-		{fams[0], 500, nil, []int{183, 183, 134}, "0s:3"},
+		{fams[0], 500, nil, time.Second, []int{183, 183, 134}, []int{3}},
 		// (1500 - 48 - 8) / 20 = 72 records per packet
-		{fams[1], 500, nil, []int{72, 72, 72, 72, 72, 72, 68}, "0s:4 500ms:3"},
-		{fams[1], 500, []opt{withMTU(1280)}, []int{61, 61, 61, 61, 61, 61, 61, 61, 12}, "0s:4 500ms:4 1s:1"},
-		// the scale benchmark's case: 55 packets in 14 bursts over 6.5 s
-		{fams[0], 10000, nil, append(slices.Repeat([]int{183}, 54), 118), bursts(13, 4) + " 6.5s:3"},
-		{fams[1], 2000, nil, append(slices.Repeat([]int{72}, 27), 56), "0s:4 500ms:4 1s:4 1.5s:4 2s:4 2.5s:4 3s:4"},
+		{fams[1], 500, nil, time.Second, []int{72, 72, 72, 72, 72, 72, 68}, []int{4, 3}},
+		{fams[1], 500, []opt{withMTU(1280)}, time.Second, []int{61, 61, 61, 61, 61, 61, 61, 61, 12}, []int{4, 4, 1}},
+		// the case: 13 MLDv2 packets for a 0.1-s Max Resp Time
+		// (they took 1.5 s at a fixed 4 packets per 500 ms)
+		{fams[1], 750, []opt{withMTU(1280)}, 100 * time.Millisecond, append(slices.Repeat([]int{61}, 12), 18), []int{4, 4, 4, 1}},
+		// the scale benchmark's case: 55 packets in 14 bursts within 1 s
+		// (6.5 s at the fixed pace)
+		{fams[0], 10000, nil, time.Second, append(slices.Repeat([]int{183}, 54), 118), append(slices.Repeat([]int{4}, 13), 3)},
+		{fams[0], 10000, nil, 10 * time.Second, append(slices.Repeat([]int{183}, 54), 118), append(slices.Repeat([]int{4}, 13), 3)},
+		{fams[1], 2000, nil, 2 * time.Second, append(slices.Repeat([]int{72}, 27), 56), []int{4, 4, 4, 4, 4, 4, 4}},
 	}
 	for _, tc := range cases {
 		f := tc.f
-		t.Run(fmt.Sprintf("%s/%d groups/%d packets", f.name, tc.groups, len(tc.counts)), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%d groups/%d packets/%v", f.name, tc.groups, len(tc.counts), tc.mrt), func(t *testing.T) {
 			h := f.new(t, tc.opts...)
 			h.joinMany(f, tc.groups)
 			base := h.now.Sub(t0)
-			h.recv(f.query("", time.Second))
+			h.recv(f.query("", tc.mrt))
+			if evs := h.takeAt(); len(evs) != 0 {
+				t.Fatalf("sent %d packets on the reception of the query", len(evs))
+			}
 			first := h.step()
-			wantWithin(t, first, base, base+time.Second)
-			if len(tc.counts) > proto.ResponseBurst {
+			wantWithin(t, first, base, base+tc.mrt)
+			if len(tc.sizes) > 1 {
 				if st := h.e.Status(); st.PendingQueryResponses != 1 {
 					t.Errorf("between bursts: PendingQueryResponses = %d, want 1", st.PendingQueryResponses)
 				}
 			}
 			evs := append(first, h.drain()...)
-			if got := burstTimes(evs); got != tc.bursts {
-				t.Errorf("bursts %q, want %q", got, tc.bursts)
+			bs := bursts(evs)
+			if got := burstSizes(bs); !slices.Equal(got, tc.sizes) {
+				t.Errorf("packets per burst %v, want %v", got, tc.sizes)
 			}
+			checkSpread(t, bs, base+tc.mrt)
+			wantWithin(t, evs, base, base+tc.mrt)
 			checkRecordCounts(t, evs, tc.counts...)
 			if got, want := records(evs), f.isEx(0, tc.groups); !slices.Equal(got, want) {
 				t.Errorf("%d records, want %d IS_EX {} in address order", len(got), len(want))
@@ -166,6 +199,26 @@ func TestGeneralQueryPaced(t *testing.T) {
 	}
 }
 
+// TestGeneralQueryLateTimer: when the Interface Timer fires at the very end
+// of the Max Resp Time the whole response goes out at once: it never ends
+// after the Max Resp Time.
+func TestGeneralQueryLateTimer(t *testing.T) {
+	f := fams[1]
+	h := f.new(t, withMTU(1280))
+	h.joinMany(f, 750)
+	// MLD's Maximum Response Code 0: a Max Resp Time of 0 ms, so the
+	// Interface Timer fires at once.
+	h.recv(prototest.MLDv2QueryMsg(wire.MLDv2Query{MaxRespCode: 0, QRV: 2, QQIC: 125}))
+	evs := h.takeAt()
+	evs = append(evs, h.runUntil(h.now)...)
+	if got := burstSizes(bursts(evs)); !slices.Equal(got, []int{13}) {
+		t.Errorf("packets per burst %v, want all 13 at once", got)
+	}
+	if got, want := records(evs), f.isEx(0, 750); !slices.Equal(got, want) {
+		t.Errorf("%d records, want %d", len(got), len(want))
+	}
+}
+
 // TestGeneralQueryPacedSplitRecord: a record split over several packets
 // (RFC 9776 §4.2.16) is never cut by a burst; a group needing more than
 // ResponseBurst packets is sent whole and the next group waits for the next
@@ -178,12 +231,15 @@ func TestGeneralQueryPacedSplitRecord(t *testing.T) {
 	}
 	h.setMany(map[string]membership.State{"239.1.0.1": st(inc, srcs...), "239.1.0.2": st(exc)})
 	h.drain()
+	base := h.now.Sub(t0)
 	h.recv(prototest.IGMPv3Query(any4, time.Second))
 	evs := h.drain()
 	// (1500 - 24 - 8 - 8) / 4 = 365 sources per record: 5 × 365 + 175
-	if got := burstTimes(evs); got != "0s:6 500ms:1" {
-		t.Errorf("bursts %q, want %q", got, "0s:6 500ms:1")
+	bs := bursts(evs)
+	if got := burstSizes(bs); !slices.Equal(got, []int{6, 1}) {
+		t.Errorf("packets per burst %v, want [6 1]", got)
 	}
+	checkSpread(t, bs, base+time.Second)
 	checkSourceCountsAny(t, evs, []int{365, 365, 365, 365, 365, 175}, []int{0})
 }
 
@@ -219,11 +275,12 @@ func TestGeneralQueryPacedStateChange(t *testing.T) {
 	f := fams[1]
 	h := f.new(t)
 	h.joinMany(f, 500)
+	base := h.now.Sub(t0)
 	h.recv(f.query("", time.Second))
 	first := h.step()
 	checkRecordCounts(t, first, 72, 72, 72, 72) // groups 0–287
 	burst1 := first[0].at
-	h.now = h.now.Add(100 * time.Millisecond)
+	h.now = h.now.Add(time.Millisecond)
 	h.setMany(map[string]membership.State{
 		f.groupName(0):   nonMem,              // already reported
 		f.groupName(499): nonMem,              // ahead
@@ -236,13 +293,15 @@ func TestGeneralQueryPacedStateChange(t *testing.T) {
 	if len(changes) != 1 || strings.Contains(changes[0].r.String(), "IS_") {
 		t.Fatalf("state change sent %v, want one state-change report at once", strs(changes))
 	}
+	// 4 of 7 packets sent: one burst left, half-way to the end
+	second := burst1 + (base+time.Second-burst1)/2
 	rest := h.drain()
 	var resp []event
 	for _, e := range rest {
 		if strings.Contains(e.r.String(), "IS_") {
 			resp = append(resp, e)
-			if e.at != burst1+500*time.Millisecond {
-				t.Errorf("%v at %v, want the second burst at %v", e.r, e.at, burst1+500*time.Millisecond)
+			if d := e.at - second; d < -time.Microsecond || d > time.Microsecond {
+				t.Errorf("%v at %v, want the second burst at %v", e.r, e.at, second)
 			}
 		}
 	}
@@ -261,31 +320,40 @@ func TestGeneralQueryPacedStateChange(t *testing.T) {
 
 // TestGeneralQueryDuringPacing: a General Query arriving while a paced
 // response is under way follows the pending-response rules (RFC 9776 §5.2,
-// RFC 9777 §6.2): rule 1, the next burst is due no later than the new
-// delay, so the query is covered; rule 2, the new delay is earlier, so the
-// response starts over from the first group at the new delay.
+// RFC 9777 §6.2) for the rest of the response. Rule 1: the next burst is
+// due before the new delay, and the new Max Resp Time ends later, so
+// nothing changes. Rule 2: the new delay is earlier and its Max Resp Time
+// ends sooner: the rest of the response (not the groups already reported)
+// is brought forward and ends within the new Max Resp Time.
 func TestGeneralQueryDuringPacing(t *testing.T) {
 	for _, f := range fams {
 		t.Run(f.name+"/rule1 covered", func(t *testing.T) {
 			mtu, per := f.paceMTU()
 			h := f.new(t, withMTU(mtu))
 			h.joinMany(f, 500)
+			base := h.now.Sub(t0)
 			h.recv(f.query("", time.Second))
 			evs := h.step()
-			h.now = h.now.Add(100 * time.Millisecond)
-			// delay in (0, 25 s]; the seeded draw is past the next burst (400 ms away)
+			next, _ := h.e.NextTimer()
+			h.now = h.now.Add(time.Millisecond)
+			// delay in (0, 25 s]; the seeded draw is past the next burst
 			h.recv(f.query("", 25*time.Second))
+			if at, _ := h.e.NextTimer(); !at.Equal(next) {
+				t.Errorf("next burst moved from %v to %v", next.Sub(t0), at.Sub(t0))
+			}
 			if st := h.e.Status(); st.PendingQueryResponses != 1 {
 				t.Errorf("PendingQueryResponses = %d, want 1", st.PendingQueryResponses)
 			}
 			evs = append(evs, h.drain()...)
-			want := "0s:4 500ms:4"
+			want := []int{4, 4}
 			if f.v6 {
-				want = "0s:4 500ms:4 1s:1"
+				want = []int{4, 4, 1}
 			}
-			if got := burstTimes(evs); got != want {
-				t.Errorf("bursts %q, want %q", got, want)
+			bs := bursts(evs)
+			if got := burstSizes(bs); !slices.Equal(got, want) {
+				t.Errorf("packets per burst %v, want %v", got, want)
 			}
+			checkSpread(t, bs, base+time.Second)
 			if n := len(records(evs[:4])); n != 4*per {
 				t.Errorf("first burst of %d records, want %d", n, 4*per)
 			}
@@ -293,50 +361,132 @@ func TestGeneralQueryDuringPacing(t *testing.T) {
 				t.Errorf("%d records, want each of the 500 groups once", len(got))
 			}
 		})
-		t.Run(f.name+"/rule2 restarts", func(t *testing.T) {
+		t.Run(f.name+"/rule2 brought forward", func(t *testing.T) {
 			mtu, per := f.paceMTU()
-			h := f.new(t, withMTU(mtu))
+			h := f.new(t, withMTU(mtu), withRand(7))
 			h.joinMany(f, 500)
-			h.recv(f.query("", time.Second))
+			h.recv(f.query("", 10*time.Second))
 			evs := h.step()
 			start := evs[0].at
-			h.now = h.now.Add(100 * time.Millisecond)
-			h.recv(f.query("", 100*time.Millisecond)) // due within 200 ms, before the next burst
-			evs = append(evs, h.drain()...)
-			var perBurst []int
-			var times []time.Duration
-			for i, e := range evs {
-				if i == 0 || e.at != evs[i-1].at {
-					perBurst = append(perBurst, 0)
-					times = append(times, e.at)
-				}
-				perBurst[len(perBurst)-1]++
+			h.now = h.now.Add(time.Millisecond)
+			q2 := h.now.Sub(t0)
+			h.recv(f.query("", 100*time.Millisecond))
+			next, _ := h.e.NextTimer()
+			if next.Sub(t0) > q2+100*time.Millisecond {
+				t.Fatalf("next burst at %v, want within the new Max Resp Time (by %v)", next.Sub(t0), q2+100*time.Millisecond)
 			}
-			// the first burst, then the whole response again: IGMP 8
-			// packets, MLD 9
-			wantBursts := []int{4, 4, 4}
+			rest := h.drain()
+			wantWithin(t, rest, q2, q2+100*time.Millisecond)
+			want := []int{4}
 			if f.v6 {
-				wantBursts = []int{4, 4, 4, 1}
+				want = []int{4, 1}
 			}
-			if !slices.Equal(perBurst, wantBursts) {
-				t.Fatalf("packets per burst %v, want %v", perBurst, wantBursts)
+			if got := burstSizes(bursts(rest)); !slices.Equal(got, want) {
+				t.Errorf("packets per burst after the second query %v, want %v", got, want)
 			}
-			restart := times[1]
-			if restart <= start+100*time.Millisecond || restart > start+200*time.Millisecond {
-				t.Errorf("restarted burst at %v, want in (%v, %v]", restart, start+100*time.Millisecond, start+200*time.Millisecond)
+			if start > q2 {
+				t.Errorf("first burst at %v after the second query at %v", start, q2)
 			}
-			for i := 2; i < len(times); i++ {
-				if times[i] != restart+time.Duration(i-1)*proto.ResponsePace {
-					t.Errorf("burst %d at %v, want %v", i, times[i], restart+time.Duration(i-1)*proto.ResponsePace)
+			recs := records(append(evs, rest...))
+			if got, want := recs, f.isEx(0, 500); !slices.Equal(got, want) {
+				t.Errorf("%d records, want each group once (%d in the first burst)", len(got), 4*per)
+			}
+		})
+	}
+}
+
+// storm hands the engine q every millisecond for d, running its timers,
+// and then lets every timer run out; it returns what the engine sent.
+func (h *harness) storm(q proto.Received, d time.Duration) []event {
+	h.t.Helper()
+	start := h.now
+	var evs []event
+	for h.now.Sub(start) < d {
+		h.recv(q)
+		evs = append(evs, h.runUntil(h.now.Add(time.Millisecond))...)
+	}
+	return append(evs, h.drain()...)
+}
+
+// TestGeneralQueryStorm: a storm of General Queries (one every
+// millisecond for 10 s, with the shortest Max Resp Time) draws at most one
+// complete response per ResponsePace, and every response reports every
+// group: the rate is bounded and no group starves.
+func TestGeneralQueryStorm(t *testing.T) {
+	for _, f := range fams {
+		t.Run(f.name, func(t *testing.T) {
+			mtu, _ := f.paceMTU()
+			h := f.new(t, withMTU(mtu))
+			const groups = 500
+			h.joinMany(f, groups)
+			perResponse := 8
+			q := prototest.IGMPv3QueryMsg(wire.IGMPv3Query{MaxRespCode: 1, QRV: 2, QQIC: 125}) // 100 ms
+			if f.v6 {
+				perResponse = 9
+				q = prototest.MLDv2QueryMsg(wire.MLDv2Query{MaxRespCode: 0, QRV: 2, QQIC: 125}) // 0 ms
+			}
+			const storm = 10 * time.Second
+			evs := h.storm(q, storm)
+			maxResponses := int(storm/proto.ResponsePace) + 1
+			if len(evs) > maxResponses*perResponse {
+				t.Errorf("%d packets for a %v storm, want at most %d (%d responses of %d)", len(evs), storm, maxResponses*perResponse, maxResponses, perResponse)
+			}
+			n := map[string]int{}
+			for _, r := range records(evs) {
+				n[r]++
+			}
+			responses := n[f.isEx(0, 1)[0]]
+			if responses < maxResponses/2 {
+				t.Errorf("%d responses to the storm, want at least %d", responses, maxResponses/2)
+			}
+			for _, r := range f.isEx(0, groups) {
+				if n[r] != responses {
+					t.Errorf("%s reported %d times, want %d like every group", r, n[r], responses)
+					break
 				}
 			}
-			recs := records(evs)
-			n1 := 4 * per
-			if got, want := recs[:n1], f.isEx(0, n1); !slices.Equal(got, want) {
-				t.Errorf("first burst is not the first %d groups", n1)
+		})
+	}
+}
+
+// TestSpecificQueryStorm: a storm of Group-Specific Queries for one group
+// (IGMPv3/MLDv2) or of General Queries in IGMPv2/MLDv1 mode draws at most
+// one response per group per ResponsePace.
+func TestSpecificQueryStorm(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		v6    bool
+		force int
+	}{{"igmpv3", false, 0}, {"mldv2", true, 0}, {"igmpv2", false, 2}, {"mldv1", true, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newH(t, tc.v6, withForce(tc.force))
+			g := g1
+			if tc.v6 {
+				g = m1
 			}
-			if got, want := recs[n1:], f.isEx(0, 500); !slices.Equal(got, want) {
-				t.Errorf("restarted response has %d records, want every group once from the first", len(got))
+			h.set(g, st(exc))
+			h.drain()
+			var q proto.Received
+			switch {
+			case tc.force == 0 && tc.v6:
+				q = prototest.MLDv2Query(ip(g), time.Millisecond)
+			case tc.force == 0:
+				q = prototest.IGMPv3Query(ip(g), 100*time.Millisecond)
+			case tc.v6:
+				q = prototest.MLDv1Query(any6, time.Millisecond)
+			default:
+				q = prototest.IGMPv2Query(any4, 100*time.Millisecond)
+			}
+			const storm = 10 * time.Second
+			evs := h.storm(q, storm)
+			if max := int(storm/proto.ResponsePace) + 1; len(evs) > max || len(evs) < max/2 {
+				t.Errorf("%d responses for a %v storm, want %d at most (and not much fewer)", len(evs), storm, max)
+			}
+			for i := 1; i < len(evs); i++ {
+				if d := evs[i].at - evs[i-1].at; d < proto.ResponsePace {
+					t.Errorf("responses %v apart", d)
+					break
+				}
 			}
 		})
 	}
@@ -351,11 +501,11 @@ func TestSpecificQueryDuringPacing(t *testing.T) {
 	f := fams[1]
 	h := f.new(t)
 	h.joinMany(f, 500)
-	h.recv(f.query("", time.Second))
+	h.recv(f.query("", 10*time.Second))
 	first := h.step() // groups 0–287
 	burst1 := first[0].at
 	h.recv(f.query(f.groupName(10), 100*time.Millisecond)) // behind the response
-	h.recv(f.query(f.groupName(400), 10*time.Second))      // ahead: the next burst answers it
+	h.recv(f.query(f.groupName(400), 25*time.Second))      // ahead: the next burst answers it
 	if st := h.e.Status(); st.PendingQueryResponses != 3 {
 		t.Errorf("PendingQueryResponses = %d, want 3 (two groups, the paced response)", st.PendingQueryResponses)
 	}
@@ -373,20 +523,24 @@ func TestSpecificQueryDuringPacing(t *testing.T) {
 	}
 }
 
-// TestShutdownDuringPacing: Shutdown cancels the rest of a paced response.
+// TestShutdownDuringPacing: Shutdown cancels the rest of a paced response;
+// only the final reports (TO_IN {} for every group, twice) follow.
 func TestShutdownDuringPacing(t *testing.T) {
 	for _, f := range fams {
 		t.Run(f.name, func(t *testing.T) {
 			mtu, _ := f.paceMTU()
 			h := f.new(t, withMTU(mtu))
 			h.joinMany(f, 500)
-			h.recv(f.query("", time.Second))
+			h.recv(f.query("", 10*time.Second))
 			if evs := h.step(); len(evs) != proto.ResponseBurst {
 				t.Fatalf("first burst of %d packets", len(evs))
 			}
-			h.now = h.now.Add(100 * time.Millisecond)
+			h.now = h.now.Add(time.Millisecond)
 			h.e.Shutdown(h.now)
-			evs := h.takeAt()
+			if st := h.e.Status(); st.PendingQueryResponses != 0 {
+				t.Errorf("PendingQueryResponses = %d after Shutdown", st.PendingQueryResponses)
+			}
+			evs := append(h.takeAt(), h.drain()...)
 			for _, e := range evs {
 				for _, r := range e.r.Records {
 					if !strings.HasPrefix(r.String(), "TO_IN(") {
@@ -394,17 +548,11 @@ func TestShutdownDuringPacing(t *testing.T) {
 					}
 				}
 			}
-			if got := len(records(evs)); got != 500 {
-				t.Errorf("shutdown sent %d records, want 500 TO_IN {}", got)
+			if got := len(records(evs)); got != 1000 {
+				t.Errorf("shutdown sent %d records, want 500 TO_IN {}, twice", got)
 			}
 			if _, ok := h.e.NextTimer(); ok {
-				t.Error("a timer runs after Shutdown")
-			}
-			if evs := h.drain(); len(evs) != 0 {
-				t.Errorf("after Shutdown: %d packets", len(evs))
-			}
-			if st := h.e.Status(); st.PendingQueryResponses != 0 {
-				t.Errorf("PendingQueryResponses = %d after Shutdown", st.PendingQueryResponses)
+				t.Error("a timer runs after the final reports")
 			}
 		})
 	}

@@ -32,40 +32,52 @@ func (f *family) pack(recs []wire.GroupRecord, mtu int) [][]wire.GroupRecord {
 
 // packer packs records one at a time as pack does, so that a caller can
 // stop once a number of packets is reached (the paced General Query
-// response) and undo the last record with mark and reset.
+// response) and undo the last record with mark and reset. A counting
+// packer (newCounter) makes the same decisions but keeps no records: it
+// only counts the packets, without allocating.
 type packer struct {
 	space, maxSrc int
+	keep          bool // store the records; false: only count packets
 	pkts          [][]wire.GroupRecord
+	n             int // packets completed (len(pkts) when keep)
 	cur           []wire.GroupRecord
-	used          int
+	used          int // bytes of the records in the current packet
 }
 
 // packMark is a packer state saved by mark.
 type packMark struct {
-	npkts int
-	cur   []wire.GroupRecord
-	used  int
+	n    int
+	cur  []wire.GroupRecord
+	used int
 }
 
 func (f *family) newPacker(mtu int) *packer {
-	return &packer{space: f.recordSpace(mtu), maxSrc: f.maxSources(mtu)}
+	return &packer{space: f.recordSpace(mtu), maxSrc: f.maxSources(mtu), keep: true}
+}
+
+// newCounter returns a packer that only counts packets.
+func (f *family) newCounter(mtu int) packer {
+	return packer{space: f.recordSpace(mtu), maxSrc: f.maxSources(mtu)}
 }
 
 // count is the number of packets the records added so far fill.
 func (p *packer) count() int {
-	if len(p.cur) > 0 {
-		return len(p.pkts) + 1
+	if p.used > 0 {
+		return p.n + 1
 	}
-	return len(p.pkts)
+	return p.n
 }
 
 // mark saves the packer state; reset returns to it, dropping the records
 // added since (add only appends, so the saved slices stay intact).
-func (p *packer) mark() packMark { return packMark{len(p.pkts), p.cur, p.used} }
+func (p *packer) mark() packMark { return packMark{p.n, p.cur, p.used} }
 
 func (p *packer) reset(m packMark) {
-	clear(p.pkts[m.npkts:])
-	p.pkts, p.cur, p.used = p.pkts[:m.npkts], m.cur, m.used
+	if p.keep {
+		clear(p.pkts[m.n:])
+		p.pkts = p.pkts[:m.n]
+	}
+	p.n, p.cur, p.used = m.n, m.cur, m.used
 }
 
 // packets returns the packed record lists.
@@ -75,14 +87,24 @@ func (p *packer) packets() [][]wire.GroupRecord {
 }
 
 func (p *packer) flush() {
-	if len(p.cur) > 0 {
-		p.pkts = append(p.pkts, p.cur)
+	if p.used > 0 {
+		p.emit(p.cur)
 		p.cur, p.used = nil, 0
 	}
 }
 
+// emit completes one packet.
+func (p *packer) emit(recs []wire.GroupRecord) {
+	if p.keep {
+		p.pkts = append(p.pkts, recs)
+	}
+	p.n++
+}
+
 func (p *packer) put(r wire.GroupRecord) {
-	p.cur = append(p.cur, r)
+	if p.keep {
+		p.cur = append(p.cur, r)
+	}
 	p.used += r.Len()
 }
 
@@ -104,7 +126,11 @@ func (p *packer) add(r wire.GroupRecord) {
 		for len(srcs) > p.maxSrc {
 			part := r
 			part.Sources = srcs[:p.maxSrc:p.maxSrc]
-			p.pkts = append(p.pkts, []wire.GroupRecord{part})
+			if p.keep {
+				p.emit([]wire.GroupRecord{part})
+			} else {
+				p.emit(nil)
+			}
 			srcs = srcs[p.maxSrc:]
 		}
 		r.Sources = srcs

@@ -81,6 +81,7 @@ func (e *engine) peekTimer() (time.Time, bool) {
 		}
 		heap.Pop(&e.timers)
 	}
+	e.timers = nil // an idle engine keeps no heap
 	return time.Time{}, false
 }
 

@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -24,7 +25,7 @@ import (
 func (e *engine) v3Change(g *group, nw membership.State) bool {
 	old := g.state
 	g.state = nw
-	e.groups[g.addr] = g
+	e.addGroup(g)
 	if old.Mode != nw.Mode {
 		g.fmCount = e.robustness
 		g.srcRtx = nil
@@ -188,16 +189,23 @@ func sourceRecord(g *group, b []netip.Addr) (wire.GroupRecord, bool) {
 //     is pending adds its sources to the recorded ones: one response at
 //     the earlier of the two times.
 //
-// The General Query response is paced (see v3GeneralBurst), so "due" in
-// rule 1 means its next burst: a General Query arriving while a paced
-// response is under way is covered by it when the next burst is due no
-// later than the new delay; otherwise (rule 2) the response starts over
-// from the first group at the new delay. For a specific query the pending
-// General Query response cannot say when a paced burst will reach the
-// group, so rule 1 is applied when the response is sent: the Group Timer
-// is armed as by rules 3–5, and a burst carrying the group's Current-State
-// record answers the query and stops it (no additional response is sent
-// when the General Query response reaches the group first).
+// The General Query response is paced (see v3GeneralBurst), so rules 1
+// and 2 apply to its next burst, and the response also keeps the earliest
+// end of the Max Resp Times it must meet: a General Query while a response
+// is pending moves the next burst to the new delay if that is earlier
+// (rule 2) and otherwise leaves it (rule 1), and in both cases the rest of
+// the response ends within the new query's Max Resp Time too. A response
+// already under way is not started over from the first group: the groups
+// it reported are not reported again, the rest is brought forward. That
+// bounds a query storm (every group is reported once per response, and a
+// response starts at most once per ResponsePace) and lets a response end
+// under any storm; the groups reported before the new query were reported
+// moments before it. For a specific query the pending General Query
+// response cannot say when a paced burst will reach the group, so rule 1
+// is applied when the response is sent: the Group Timer is armed as by
+// rules 3–5, and a burst carrying the group's Current-State record answers
+// the query and stops it (no additional response is sent when the General
+// Query response reaches the group first).
 //
 // The recorded sources are kept bounded: for INCLUDE (A) only B*A is
 // recorded (bounded by the state), for EXCLUDE (A) only B-A, and when that
@@ -211,10 +219,7 @@ func (e *engine) v3Query(now time.Time, grp netip.Addr, srcs []netip.Addr, maxRe
 			e.cnt.QueriesIgnored++
 			return
 		}
-		if !e.genAt.IsZero() && !e.genAt.After(at) {
-			return // rule 1
-		}
-		e.genAt, e.genAfter, e.genList = at, netip.Addr{}, nil // rule 2
+		e.v3GeneralQuery(now, at, now.Add(maxResp))
 		return
 	}
 	g := e.groups[grp]
@@ -222,6 +227,7 @@ func (e *engine) v3Query(now time.Time, grp netip.Addr, srcs []netip.Addr, maxRe
 		e.cnt.QueriesIgnored++
 		return
 	}
+	at = g.notBefore(at)
 	pending := !g.timerAt.IsZero()
 	if pending && g.timerAt.Before(at) {
 		at = g.timerAt
@@ -323,6 +329,7 @@ func (e *engine) v3Tick(now time.Time) {
 		q := g.qSources
 		g.qSources = nil
 		if g.state.IsMember() {
+			g.respondedAt = now
 			if q == nil {
 				recs = append(recs, currentRecord(g))
 			} else if r, ok := sourceRecord(g, q); ok {
@@ -334,26 +341,50 @@ func (e *engine) v3Tick(now time.Time) {
 	e.sendRecords(recs)
 }
 
+// v3GeneralQuery schedules the response to a General Query whose Interface
+// Timer delay ends at at and whose Max Resp Time ends at end (see v3Query
+// for the rules). A response that has not sent its first burst yet starts
+// no sooner than ResponsePace after the previous response started.
+func (e *engine) v3GeneralQuery(now, at, end time.Time) {
+	started := e.genAfter.IsValid()
+	if !started && !e.genStarted.IsZero() {
+		if floor := e.genStarted.Add(ResponsePace); at.Before(floor) {
+			at = floor
+		}
+	}
+	if e.genAt.IsZero() || at.Before(e.genAt) {
+		e.genAt = at // rule 2 (or a new response)
+	} // else rule 1: the pending response is due sooner
+	if e.genEnd.IsZero() || end.Before(e.genEnd) {
+		e.genEnd = end
+	}
+}
+
 // v3GeneralBurst sends the next part of the response to a General Query
 // (RFC 9776 §5.2, RFC 9777 §6.3): one Current-State record per group with
 // listening state, packed, in group address order, starting after the
-// last group the response has reported so far. RFC 9776 §5.2 and RFC 9777
-// §6.3 call a single burst of all records at the Interface Timer naive and
-// recommend spreading the Report messages; so a burst stops at
-// ResponseBurst packets and the rest follows ResponsePace later (after the
-// Interface Timer, which already waited a random delay, so nothing is sent
-// on the reception of the query). A record split over several packets
-// (RFC 9776 §4.2.16) is never cut by a burst: a group needing more than
-// ResponseBurst packets on its own is sent whole in its burst. The whole
-// response therefore takes ResponsePace per ResponseBurst packets and may
-// end after the query's Max Resp Time when very many groups are joined
-// (10,000 IGMPv3 groups: 55 packets in 14 bursts over 6.5 s).
+// last group the response has reported so far.
+//
+// RFC 9776 §5.2 and RFC 9777 §6.3 call a single burst of all records at
+// the Interface Timer naive and recommend spreading the Report messages
+// over the Max Resp Time. So a burst stops at ResponseBurst packets, and
+// the rest follows in bursts spread evenly over what is left of the
+// response's time: with b bursts still needed and the response due to end
+// at genEnd, the next one goes out (genEnd - now) / (b + 1) later, so the
+// last is sent before genEnd. Nothing is sent on the reception of the
+// query: the first burst waits for the Interface Timer. A record split
+// over several packets (RFC 9776 §4.2.16) is never cut by a burst: a group
+// needing more than ResponseBurst packets on its own is sent whole in its
+// burst. Once genEnd is reached the rest is sent in one burst.
 //
 // Each burst reports the state when it is sent: a group joined meanwhile
 // is included when its address is still ahead of the response, a group
 // left before its turn is not. A pending Group Timer of a group the burst
 // reports is stopped, its query being answered by the Current-State record.
 func (e *engine) v3GeneralBurst(now time.Time) {
+	if !e.genAfter.IsValid() {
+		e.genStarted = now
+	}
 	gs := e.genList
 	if gs == nil {
 		after := e.genAfter
@@ -363,6 +394,15 @@ func (e *engine) v3GeneralBurst(now time.Time) {
 			}
 		}
 		sortGroups(gs)
+		c := e.fam.newCounter(e.cfg.MTU)
+		for _, g := range gs {
+			c.add(currentRecord(g))
+		}
+		e.genLeft = c.count()
+	}
+	limit := ResponseBurst
+	if !now.Before(e.genEnd) {
+		limit = math.MaxInt // the Max Resp Time is over: send the rest
 	}
 	p := e.fam.newPacker(e.cfg.MTU)
 	var last *group
@@ -374,7 +414,7 @@ func (e *engine) v3GeneralBurst(now time.Time) {
 		}
 		m := p.mark()
 		p.add(currentRecord(g))
-		if last != nil && p.count() > ResponseBurst {
+		if last != nil && p.count() > limit {
 			p.reset(m)
 			break
 		}
@@ -385,11 +425,15 @@ func (e *engine) v3GeneralBurst(now time.Time) {
 			g.qSources = nil
 		}
 	}
-	e.sendPackets(p.packets())
-	if i < len(gs) {
-		clear(gs[:i])
-		e.genAt, e.genAfter, e.genList = now.Add(ResponsePace), last.addr, gs[i:]
-	} else {
-		e.genAt, e.genAfter, e.genList = time.Time{}, netip.Addr{}, nil
+	pkts := p.packets()
+	e.sendPackets(pkts)
+	if i == len(gs) {
+		e.cancelGeneral()
+		return
 	}
+	clear(gs[:i])
+	e.genAfter, e.genList = last.addr, gs[i:]
+	e.genLeft = max(e.genLeft-len(pkts), 1)
+	bursts := (e.genLeft + ResponseBurst - 1) / ResponseBurst
+	e.genAt = now.Add(e.genEnd.Sub(now) / time.Duration(bursts+1))
 }

@@ -660,3 +660,46 @@ func TestBadInputDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// Removing an interface or closing the stack sends each group's final
+// report [Robustness Variable] times (RFC 9776 §5.1, RFC 9777 §6.1), and
+// returns only once all are sent (before, one TO_IN {} was sent once).
+func TestDrainRetransmitsFinalReports(t *testing.T) {
+	for _, how := range []string{"RemoveInterface", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			cfg := Config{IGMP: proto.Config{UnsolicitedReportInterval: 50 * time.Millisecond},
+				MLD: proto.Config{UnsolicitedReportInterval: 50 * time.Millisecond}}
+			s := New(cfg)
+			defer s.Close()
+			ep := newTestEndpoint("test0", 1)
+			ifc, err := s.AddInterface(ep, InterfaceConfig{Addrs: []netip.Prefix{hostAddr}})
+			must(t, err)
+			c := mustListen(t, s, "udp4", "0.0.0.0:5000")
+			inc, exc := netip.MustParseAddr("232.1.1.1"), netip.MustParseAddr("239.1.1.1")
+			must(t, c.JoinSourceSpecificGroup(ifc, inc, es1))
+			must(t, c.JoinGroup(ifc, exc))
+			syncIfc(t, ifc)
+			before := len(ep.writtenFrames())
+			if how == "Close" {
+				must(t, s.Close())
+			} else {
+				must(t, s.RemoveInterface(ifc))
+			}
+			count := map[string]int{}
+			for _, r := range reports(t, ep.writtenFrames()[before:]) {
+				for _, rec := range r.Records {
+					count[rec.String()]++
+				}
+			}
+			want := map[string]int{
+				fmt.Sprintf("BLOCK(%v){%v}", inc, es1): 2,
+				fmt.Sprintf("TO_IN(%v){}", exc):        2,
+			}
+			for k, n := range want {
+				if count[k] != n {
+					t.Errorf("%s: %d times %s, want %d (all records: %v)", how, count[k], k, n, count)
+				}
+			}
+		})
+	}
+}

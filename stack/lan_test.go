@@ -116,7 +116,7 @@ func newLANTest(t *testing.T, fam lanFamily) *lanTest {
 	lt := &lanTest{t: t, fam: fam, lan: lan, q: newTestQuerier(lan, fam.v6)}
 	t.Cleanup(func() {
 		for _, h := range lt.hosts {
-			h.s.Close()
+			h.drain(h.s.Close)
 		}
 		lan.Close()
 	})
@@ -269,7 +269,7 @@ func (h *lanHost) closeConn(t *testing.T, c *stack.Conn) {
 // removeInterface removes the host's interface; closeStack closes its stack.
 func (h *lanHost) removeInterface(t *testing.T) {
 	t.Helper()
-	if err := h.s.RemoveInterface(h.ifc); err != nil {
+	if err := h.drain(func() error { return h.s.RemoveInterface(h.ifc) }); err != nil {
 		t.Fatalf("%s: remove interface: %v", h.name, err)
 	}
 	h.gone = true
@@ -277,10 +277,26 @@ func (h *lanHost) removeInterface(t *testing.T) {
 
 func (h *lanHost) closeStack(t *testing.T) {
 	t.Helper()
-	if err := h.s.Close(); err != nil {
+	if err := h.drain(h.s.Close); err != nil {
 		t.Fatalf("%s: close: %v", h.name, err)
 	}
 	h.gone = true
+}
+
+// drain runs a removal (RemoveInterface or Close) while moving the host's
+// fake clock on, so that the final reports' retransmissions (timed on
+// that clock) are sent and the drain ends.
+func (h *lanHost) drain(remove func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- remove() }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(time.Millisecond):
+			h.clk.Advance(50 * time.Millisecond)
+		}
+	}
 }
 
 // standardHosts sets up scenario 1: host a joins INCLUDE {S1} on the group,
@@ -459,6 +475,9 @@ func TestLANCompatibility(t *testing.T) {
 		lt.q.expect(t, "a's first socket leaving", nil)
 		a.closeConn(t, a2)
 		lt.q.expect(t, "a's last socket leaving", map[string][]string{"a": {f.oldLeave()}})
+		// The Leave (Done) is repeated, [Robustness Variable] times in all.
+		a.advance(t, proto.DefaultV1UnsolicitedReportInterval)
+		lt.q.expect(t, "a's repeated leave", map[string][]string{"a": {f.oldLeave()}})
 		b.closeConn(t, b1)
 		lt.q.expect(t, "b (not the last reporter) leaving", nil)
 		// b left silently: the querier still lists it (a router would
@@ -494,9 +513,10 @@ func TestLANCompatibility(t *testing.T) {
 
 // TestLANShutdown: scenario 4. Removing an interface, or closing the
 // stack, while its sockets are joined sends the final reports before the
-// call returns: the leave state change and a final TO_IN {} in
-// IGMPv3/MLDv2, a Leave (Done) in IGMPv2/MLDv1. The querier has forgotten
-// the host as soon as the call returns.
+// call returns: in IGMPv3/MLDv2 each group's leave as RFC 9776 Table 1
+// says (BLOCK(A) from INCLUDE(A), TO_IN {} from EXCLUDE), transmitted
+// [Robustness Variable] (2) times like every state change. The querier has
+// forgotten the host as soon as the call returns.
 func TestLANShutdown(t *testing.T) {
 	forFamilies(t, func(t *testing.T, lt *lanTest) {
 		f := lt.fam
@@ -504,25 +524,27 @@ func TestLANShutdown(t *testing.T) {
 		lt.settle()
 
 		// Removal drops the sockets' pending releases and lets the engine's
-		// Shutdown send one final TO_IN {} for every group it has joined.
+		// Shutdown leave every group it has joined, with retransmission.
 		a.removeInterface(t)
 		// No waiting: the reports are on the LAN before RemoveInterface returns.
 		lt.q.expect(t, "a's interface removed", map[string][]string{
-			"a": {f.v3(f.rec(wire.ChangeToInclude))},
+			"a": {f.v3(f.rec(wire.BlockOldSources, f.s1)), f.v3(f.rec(wire.BlockOldSources, f.s1))},
 		})
 		lt.q.expectState(t, "after a's removal", f.group, map[string]string{"b": "exclude{" + f.s2.String() + "}"})
 
 		b.closeStack(t)
 		lt.q.expect(t, "b's stack closed", map[string][]string{
-			"b": {f.v3(f.rec(wire.ChangeToInclude))},
+			"b": {f.v3(f.rec(wire.ChangeToInclude)), f.v3(f.rec(wire.ChangeToInclude))},
 		})
 		lt.q.expectState(t, "after b's close", f.group, map[string]string{})
 	})
 }
 
-// TestLANShutdownOlderVersion: scenario 4 in IGMPv2 / MLDv1 mode, for the
-// host that sent the last report (a): its interface removal, or its stack
-// closing, sends a Leave (Done) before returning.
+// TestLANShutdownOlderVersion: scenario 4 in IGMPv2 / MLDv1 mode. The host
+// that sent the last report (a) sends its Leave (Done), repeated
+// [Robustness Variable] times, before its interface removal or stack close
+// returns; a host that did not (b) sends none (RFC 2236 §3, RFC 2710 §4),
+// as an ordinary leave.
 func TestLANShutdownOlderVersion(t *testing.T) {
 	for _, how := range []string{"RemoveInterface", "Close"} {
 		t.Run(how, func(t *testing.T) {
@@ -540,20 +562,19 @@ func TestLANShutdownOlderVersion(t *testing.T) {
 				} else {
 					a.removeInterface(t)
 				}
-				lt.q.expect(t, "a shut down", map[string][]string{"a": {f.oldLeave()}})
+				lt.q.expect(t, "a shut down", map[string][]string{"a": {f.oldLeave(), f.oldLeave()}})
 				lt.q.expectState(t, "after a's shutdown", f.group, map[string]string{"b": "exclude{" + f.s2.String() + "}"})
 
 				t.Run("not the last reporter", func(t *testing.T) {
-					// proto.Engine.Shutdown: a Leave or Done for every joined
-					// group in IGMPv2 / MLDv1, whether or not this host was
-					// the last reporter.
 					if how == "Close" {
 						b.closeStack(t)
 					} else {
 						b.removeInterface(t)
 					}
-					lt.q.expect(t, "b shut down", map[string][]string{"b": {f.oldLeave()}})
-					lt.q.expectState(t, "after b's shutdown", f.group, map[string]string{})
+					lt.q.expect(t, "b shut down", nil)
+					// The querier still lists b: a router finds out with its
+					// Last Member Queries.
+					lt.q.expectState(t, "after b's shutdown", f.group, map[string]string{"b": "exclude{" + f.s2.String() + "}"})
 				})
 			})
 		})

@@ -86,7 +86,7 @@ func newProtoWorker(ifc *Interface) *protoWorker {
 
 // receive copies an IGMP/MLD message for the worker. Receive path: it
 // never blocks.
-func (pw *protoWorker) receive(src, dst netip.Addr, hops uint8, ra bool, payload []byte) {
+func (pw *protoWorker) receive(src, dst netip.Addr, hops uint8, ra bool, raValue uint16, payload []byte) {
 	q := pw.inbox.Load()
 	if q == nil {
 		q = mpmc.New[rxMsg](protoInbox)
@@ -96,7 +96,7 @@ func (pw *protoWorker) receive(src, dst netip.Addr, hops uint8, ra bool, payload
 	}
 	m := rxMsgPool.Get().(*rxMsg)
 	m.buf = append(m.buf[:0], payload...)
-	m.msg = proto.Received{Src: src, Dst: dst, HopLimit: hops, RouterAlert: ra, Payload: m.buf}
+	m.msg = proto.Received{Src: src, Dst: dst, HopLimit: hops, RouterAlert: ra, RouterAlertValue: raValue, Payload: m.buf}
 	if !q.Push(m) {
 		rxMsgPool.Put(m)
 		pw.ifc.counters.inc(cProtoDropped)
@@ -128,11 +128,8 @@ func (pw *protoWorker) pass(now time.Time, f passFlags) (time.Time, error) {
 	var dnext time.Time
 	if !pw.shut {
 		if pw.reannounce.Swap(false) {
-			for _, e := range [...]proto.Engine{pw.igmp, pw.mld} {
-				if r, ok := e.(interface{ Reannounce(time.Time) }); ok {
-					r.Reannounce(now)
-				}
-			}
+			pw.igmp.Reannounce(now)
+			pw.mld.Reannounce(now)
 		}
 		var v4, v6 []membership.Delta
 		s := ifc.stack
@@ -198,14 +195,18 @@ func (pw *protoWorker) shutdown(now time.Time) {
 }
 
 // drainLimit bounds how long a drain waits for the engines' final
-// retransmissions: [Robustness Variable] transmissions at most one
-// Unsolicited Report Interval apart, plus a margin for the link.
+// retransmissions: the engines send [Robustness Variable] - 1 repetitions,
+// each at most one Unsolicited Report Interval after the previous (also
+// the IGMPv2/MLDv1 Leave/Done: proto.Engine.Shutdown); the limit allows
+// one interval more, for a link that refused a transmission for a while.
 func drainLimit(cfg Config, sts ...proto.Status) time.Duration {
-	uri := max(cfg.IGMP.UnsolicitedReportInterval, cfg.MLD.UnsolicitedReportInterval,
-		cfg.IGMP.V1UnsolicitedReportInterval, cfg.MLD.V1UnsolicitedReportInterval)
-	if uri <= 0 {
-		uri = proto.DefaultUnsolicitedReportInterval
+	orDefault := func(d time.Duration) time.Duration {
+		if d <= 0 {
+			return proto.DefaultUnsolicitedReportInterval
+		}
+		return d
 	}
+	uri := max(orDefault(cfg.IGMP.UnsolicitedReportInterval), orDefault(cfg.MLD.UnsolicitedReportInterval))
 	rv := proto.DefaultRobustness
 	for _, st := range sts {
 		rv = max(rv, st.Robustness)

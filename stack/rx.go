@@ -167,7 +167,7 @@ func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte) {
 			ifc.count(b, cNotForUs)
 			return
 		}
-		ifc.proto.receive(ip.Src, ip.Dst, ip.TTL, ip.RouterAlert, ip.Payload)
+		ifc.proto.receive(ip.Src, ip.Dst, ip.TTL, ip.RouterAlert, 0, ip.Payload)
 	case wire.ProtoUDP:
 		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
 		if err != nil {
@@ -205,7 +205,7 @@ func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
 			ifc.count(b, cBadICMPv6)
 			return
 		}
-		ifc.proto.receive(ip.Src, ip.Dst, ip.HopLimit, ip.RouterAlert, ip.Payload)
+		ifc.proto.receive(ip.Src, ip.Dst, ip.HopLimit, ip.RouterAlert, ip.RouterAlertValue, ip.Payload)
 	case wire.ProtoUDP:
 		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
 		if err != nil {

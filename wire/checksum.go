@@ -32,8 +32,9 @@ func sum16(b []byte, acc uint64) uint64 {
 		// Fold to 16 bits in little-endian word space, then swap into
 		// the big-endian space of acc.
 		s = s>>32 + s&0xffffffff
-		s = s>>16 + s&0xffff
-		s = s>>16 + s&0xffff
+		for s > 0xffff {
+			s = s>>16 + s&0xffff
+		}
 		acc += uint64(bits.ReverseBytes16(uint16(s)))
 	}
 	for len(b) >= 2 {

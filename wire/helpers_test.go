@@ -130,3 +130,29 @@ func TestRefCsumMatchesRFC1071Example(t *testing.T) {
 		t.Fatalf("Checksum = %#04x, want 0x220d", got)
 	}
 }
+
+// frame4 builds an Ethernet frame with an IPv4 packet (TTL 1, TOS 0xc0)
+// from host4 to dst carrying body.
+func frame4(t *testing.T, proto uint8, dst netip.Addr, ra bool, body []byte) []byte {
+	t.Helper()
+	mac, _ := MulticastMAC(dst)
+	b := AppendEthernet(nil, mac, hostMAC, EtherTypeIPv4)
+	b, err := AppendIPv4(b, IPv4{TOS: 0xc0, TTL: 1, Protocol: proto, Src: host4, Dst: dst, RouterAlert: ra}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// frame6 builds an Ethernet frame with an IPv6 packet (hop limit 1) from
+// src to dst carrying body.
+func frame6(t *testing.T, nh uint8, src, dst netip.Addr, ra bool, body []byte) []byte {
+	t.Helper()
+	mac, _ := MulticastMAC(dst)
+	b := AppendEthernet(nil, mac, hostMAC, EtherTypeIPv6)
+	b, err := AppendIPv6(b, IPv6{HopLimit: 1, NextHeader: nh, Src: src, Dst: dst, RouterAlert: ra}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
