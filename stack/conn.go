@@ -179,11 +179,11 @@ func (s *Stack) ListenUDP(network string, laddr netip.AddrPort) (*Conn, error) {
 		}
 	}
 	c.port = port
-	var conns []*Conn
+	var subs []sub
 	if l, ok := s.ports.Load(port); ok {
-		conns = l.conns
+		subs = l.subs
 	}
-	s.ports.Store(port, &portList{conns: append(slices.Clip(conns), c)})
+	s.ports.Store(port, &portList{subs: append(slices.Clip(subs), sub{c: c, st: acceptAll})})
 	s.conns[c] = struct{}{}
 	return c, nil
 }
@@ -211,15 +211,19 @@ func (s *Stack) ephemeralPortLocked() (uint16, bool) {
 	return 0, false
 }
 
+// acceptAll is the filter of a port-table entry: unicast and broadcast
+// datagrams are not source-filtered.
+var acceptAll = membership.State{Mode: membership.Exclude}
+
 // unbindLocked removes c from its port's list: O(sockets on the port).
 func (s *Stack) unbindLocked(c *Conn) {
 	l, ok := s.ports.Load(c.port)
 	if !ok {
 		return
 	}
-	kept := make([]*Conn, 0, len(l.conns))
-	for _, o := range l.conns {
-		if o != c {
+	kept := make([]sub, 0, len(l.subs))
+	for _, o := range l.subs {
+		if o.c != c {
 			kept = append(kept, o)
 		}
 	}
@@ -227,7 +231,7 @@ func (s *Stack) unbindLocked(c *Conn) {
 		s.ports.Delete(c.port)
 		return
 	}
-	s.ports.Store(c.port, &portList{conns: kept})
+	s.ports.Store(c.port, &portList{subs: kept})
 }
 
 // closeChunk is how many memberships Close releases per hold of Stack.mu,

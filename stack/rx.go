@@ -225,8 +225,6 @@ func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
 // whatever the number of sockets; b is nil for a looped-back datagram
 // (readers are then woken at once).
 func (ifc *Interface) deliver(b *rxBatch, src netip.Addr, srcPort uint16, dst netip.Addr, dstPort uint16, ttl uint8, payload []byte) {
-	var d *datagram
-	n, queued := 0, int32(0)
 	if dst.IsMulticast() {
 		l, ok := ifc.subs.Load(groupPort{dst, dstPort})
 		if !ok {
@@ -237,51 +235,51 @@ func (ifc *Interface) deliver(b *rxBatch, src netip.Addr, srcPort uint16, dst ne
 			}
 			return
 		}
-		refs := int32(refBias)
-		if len(l.subs) == 1 {
-			refs = 1
-		}
-		for _, sb := range l.subs {
-			c := sb.c
-			// A socket closing (not yet unlinked) is skipped, not
-			// counted as a queue drop.
-			if (c.bound.IsValid() && c.bound != dst) || c.closed.Load() || !sb.st.Accepts(src) {
-				continue
-			}
-			if d == nil {
-				d = newDatagram(refs, ifc.index, src, srcPort, dst, ttl, payload)
-			}
-			n++
-			queued += ifc.queueTo(c, d, b)
-		}
-		if n == 0 {
+		if ifc.fanOut(b, l.subs, src, srcPort, dst, ttl, payload) == 0 {
 			ifc.count(b, cFiltered)
 		}
-		settle(d, refs, queued)
-	} else {
-		if !ifc.isLocal(dst) {
-			ifc.count(b, cNotForUs)
-			return
-		}
-		l, _ := ifc.stack.ports.Load(dstPort)
-		is4 := dst.Is4()
-		if l != nil {
-			for _, c := range l.conns {
-				if c.is4 != is4 || (c.bound.IsValid() && c.bound != dst) || c.closed.Load() {
-					continue
-				}
-				if d == nil {
-					d = newDatagram(refBias, ifc.index, src, srcPort, dst, ttl, payload)
-				}
-				n++
-				queued += ifc.queueTo(c, d, b)
-			}
-		}
-		if n == 0 {
-			ifc.count(b, cNoSocket)
-		}
-		settle(d, refBias, queued)
+		return
 	}
+	if !ifc.isLocal(dst) {
+		ifc.count(b, cNotForUs)
+		return
+	}
+	var subs []sub
+	if l, ok := ifc.stack.ports.Load(dstPort); ok {
+		subs = l.subs
+	}
+	if ifc.fanOut(b, subs, src, srcPort, dst, ttl, payload) == 0 {
+		ifc.count(b, cNoSocket)
+	}
+}
+
+// fanOut queues the datagram to every subscriber that accepts it — of dst's
+// family, bound to dst or the unspecified address, open, whose filter
+// accepts src — copying the payload once. It returns how many accepted it
+// (queued or dropped for a full queue).
+func (ifc *Interface) fanOut(b *rxBatch, subs []sub, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) int {
+	var d *datagram
+	refs := int32(refBias)
+	if len(subs) == 1 {
+		refs = 1
+	}
+	n, queued := 0, int32(0)
+	is4 := dst.Is4()
+	for _, sb := range subs {
+		c := sb.c
+		// A socket closing (not yet unlinked) is skipped, not counted as
+		// a queue drop.
+		if c.is4 != is4 || (c.bound.IsValid() && c.bound != dst) || c.closed.Load() || !sb.st.Accepts(src) {
+			continue
+		}
+		if d == nil {
+			d = newDatagram(refs, ifc.index, src, srcPort, dst, ttl, payload)
+		}
+		n++
+		queued += ifc.queueTo(c, d, b)
+	}
+	settle(d, refs, queued)
+	return n
 }
 
 // settle gives d the reference count its queue entries need once the

@@ -119,9 +119,11 @@ type Stack struct {
 	ifList atomic.Pointer[[]*Interface]
 }
 
-// portList is the immutable list of the sockets bound to one port.
+// portList is the immutable list of the sockets bound to one port, as
+// subscriptions that accept every source (unicast and broadcast delivery
+// share the multicast fan-out).
 type portList struct {
-	conns []*Conn
+	subs []sub
 }
 
 func hashPort(p uint16) uint64 { return uint64(p) * 0x9e3779b97f4a7c15 >> 7 }
