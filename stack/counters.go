@@ -33,6 +33,9 @@ const (
 	numCounters
 )
 
+// rxBatch keeps a bit per counter in a uint32.
+var _ [32 - numCounters]struct{}
+
 // CounterNames lists the keys of Status.Counters, in a stable order.
 var CounterNames = [numCounters]string{
 	"frames_received", "datagrams_received", "datagrams_dropped", "not_for_us",

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"math/bits"
 	"net/netip"
 
 	"github.com/mcstack/mcstack/link"
@@ -34,6 +35,7 @@ type rxBatch struct {
 	// sockets); nil while a linear scan is cheaper.
 	seen   map[*Conn]struct{}
 	counts [numCounters]uint64
+	used   uint32 // bit n set: counts[n] is nonzero
 }
 
 // touchScan is the length of touched up to which touch scans it linearly.
@@ -67,6 +69,7 @@ func (b *rxBatch) touch(c *Conn) {
 func (ifc *Interface) count(b *rxBatch, n counter) {
 	if b != nil {
 		b.counts[n]++
+		b.used |= 1 << n
 	} else {
 		ifc.counters.inc(n)
 	}
@@ -88,12 +91,12 @@ func (b *rxBatch) flush(ifc *Interface) {
 	}
 	b.touched = b.touched[:0]
 	clear(b.seen)
-	for i, n := range b.counts {
-		if n != 0 {
-			ifc.counters.add(counter(i), n)
-			b.counts[i] = 0
-		}
+	for u := b.used; u != 0; u &= u - 1 {
+		i := bits.TrailingZeros32(u)
+		ifc.counters.add(counter(i), b.counts[i])
+		b.counts[i] = 0
 	}
+	b.used = 0
 }
 
 // HandleLinkState implements link.Handler.
