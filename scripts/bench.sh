@@ -74,6 +74,8 @@ run scale-memberships $GO test -run '^$' -bench '^BenchmarkMemberships$' -bencht
 # -v so that a skipped benchmark (the IGMP engine still a placeholder) says why.
 run scale-igmp $GO test -v -run '^$' -bench '^BenchmarkIGMPGeneralQuery$' -benchmem -timeout 10m "${bt[@]}" ./bench/scale
 run scale $GO test -run '^$' -bench '^Benchmark(StateAccepts|FilterReceive)$' -benchmem -timeout 10m "${bt[@]}" ./bench/scale
+# Close cost vs G and a concurrent join's latency during a 4,096-group close.
+run scale-close $GO test -run '^$' -bench '^Benchmark(CloseGroups|JoinDuringClose)$' -benchtime 20x -timeout 10m ./bench/scale
 
 for pkg in membership wire stack; do
   if ls "$pkg"/*_test.go >/dev/null 2>&1 && grep -q '^func Benchmark' "$pkg"/*_test.go; then
@@ -107,7 +109,7 @@ grep -h '^BenchmarkCloseBurst/' "$OUT/churn-burst.txt" | sed 's/-[0-9]*[[:space:
   awk '{ m=""; for (i=3; i<=NF; i+=2) m = m sprintf("  %s %s", $i, $(i+1)); print $1 m }'
 echo
 echo "== control-plane scale"
-for f in scale-memberships scale-igmp scale membership; do
+for f in scale-memberships scale-igmp scale scale-close membership stack; do
   grep -h -E '^(Benchmark|--- SKIP|--- FAIL|    .*NOT MEASURED)' "$OUT/$f.txt" 2>/dev/null
 done | sed 's/-[0-9]*[[:space:]]/ /' |
   awk '/^Benchmark/ { if (NF < 4) next; m=""; for (i=3; i<=NF; i+=2) m = m sprintf("  %s %s", $i, $(i+1)); print $1 m; next } { print }'

@@ -43,7 +43,8 @@ type protoWorker struct {
 	// reannounce is set by a link coming back up.
 	reannounce atomic.Bool
 	// status is the engines' status at the last pass that was asked for
-	// it (Interface.Status) and at the end of the drain.
+	// it (Interface.Status) and at the end of the drain; nil before (an
+	// idle host keeps no copy).
 	status atomic.Pointer[engineStatus]
 
 	// Owned by the passes.
@@ -80,7 +81,6 @@ func newProtoWorker(ifc *Interface) *protoWorker {
 	c6.Source = ifc.src6LL
 	pw := &protoWorker{ifc: ifc, igmp: cfg.NewIGMP(c4), mld: cfg.NewMLD(c6), txBackoff: txRetryFirst}
 	pw.w = newWorker(cfg.Clock, cfg.CoalesceDelay, pw.pass)
-	pw.publish()
 	return pw
 }
 

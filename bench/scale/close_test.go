@@ -1,9 +1,12 @@
 package scale
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,5 +125,53 @@ func BenchmarkJoinDuringClose(b *testing.B) {
 	b.ReportMetric(p(busy, 0.5)/p(idle, 0.5), "p50-ratio")
 	b.ReportMetric(p(busy, 0.99)/p(idle, 0.99), "p99-ratio")
 	b.ReportMetric(float64(len(busy))/float64(closes), "ops/close")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkIdleHost measures what an idle host costs: a stack with one
+// interface (an instant endpoint that needs no goroutine of its own) and
+// one socket joined to one group, its reports sent, its workers idle.
+// Reports heap bytes (after GC) and goroutines per host over 2,000 hosts.
+func BenchmarkIdleHost(b *testing.B) {
+	const n = 2000
+	for i := 0; i < b.N; i++ {
+		g0 := runtime.NumGoroutine()
+		h0 := heap()
+		hosts := make([]*stack.Stack, 0, n)
+		for j := range n {
+			s := stack.New(stack.Config{QueueLen: 16})
+			a := netip.AddrFrom4([4]byte{10, 0, byte(j >> 8), byte(j)})
+			ifc, err := s.AddInterface(newNullEndpoint(), stack.InterfaceConfig{Addrs: []netip.Prefix{netip.PrefixFrom(a, 16)}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := s.ListenUDP("udp4", netip.MustParseAddrPort("0.0.0.0:5000"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.JoinGroup(ifc, netip.MustParseAddr("239.1.1.1")); err != nil {
+				b.Fatal(err)
+			}
+			hosts = append(hosts, s)
+		}
+		for _, s := range hosts {
+			for _, ifc := range s.Interfaces() {
+				ifc.Sync(context.Background())
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // timer goroutines of the last passes exit
+		b.ReportMetric(float64(heap()-h0)/n, "B/host")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/host")
+		b.StopTimer()
+		// The hosts' final reports are repeated over up to 1 s: close
+		// them all at once.
+		var wg sync.WaitGroup
+		for _, s := range hosts {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.Close() }()
+		}
+		wg.Wait()
+		b.StartTimer()
+	}
 	b.ReportMetric(0, "ns/op")
 }
