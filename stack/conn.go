@@ -545,3 +545,10 @@ func (c *Conn) network() string {
 func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.network(), Source: nil, Addr: c.LocalAddr(), Err: err}
 }
+
+// writeErr is a write's error as the net package forms it: Source is the
+// local address, Addr the destination ("write udp4 0.0.0.0:40000->
+// 192.0.2.9:5000: ...").
+func (c *Conn) writeErr(dst netip.AddrPort, err error) error {
+	return &net.OpError{Op: "write", Net: c.network(), Source: c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(dst), Err: err}
+}

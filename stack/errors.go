@@ -27,6 +27,10 @@ var (
 	ErrBadNetwork = errors.New("unsupported network")
 	// ErrBadAddress: a local address that is not usable for the network.
 	ErrBadAddress = errors.New("bad local address")
+	// ErrBadDestination: a write's destination is not usable: invalid,
+	// of the other family, IPv4-mapped on a udp6 socket, port 0, or
+	// (WriteTo) not a *net.UDPAddr.
+	ErrBadDestination = errors.New("bad destination address")
 	// ErrBadBufferSize: SetReadBuffer with a size that is not positive.
 	ErrBadBufferSize = errors.New("bad buffer size")
 	// ErrBadTOS: SetTOS or SetTrafficClass with a value outside 0..255.

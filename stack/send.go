@@ -20,10 +20,10 @@ type sendBuf struct{ udp, frame []byte }
 // sockets unless SetMulticastLoopback(false). It never blocks.
 func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	if c.closed.Load() {
-		return 0, c.opErr("write", ErrClosed)
+		return 0, c.writeErr(dst, ErrClosed)
 	}
 	if c.writeExpired() {
-		return 0, c.opErr("write", os.ErrDeadlineExceeded)
+		return 0, c.writeErr(dst, os.ErrDeadlineExceeded)
 	}
 	a := dst.Addr()
 	if c.is4 {
@@ -32,11 +32,11 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	// An IPv4-mapped destination on a udp6 socket would go out as an IPv6
 	// packet to a mapped address (with an IPv4 multicast MAC): refuse it.
 	if !a.IsValid() || a.Is4() != c.is4 || a.Is4In6() || dst.Port() == 0 {
-		return 0, c.opErr("write", fmt.Errorf("destination %v: %w", dst, ErrBadAddress))
+		return 0, c.writeErr(dst, ErrBadDestination)
 	}
 	ifc, dmac, err := c.route(a)
 	if err != nil {
-		return 0, c.opErr("write", fmt.Errorf("to %v: %w", dst, err))
+		return 0, c.writeErr(dst, err)
 	}
 	src := c.bound
 	if !src.IsValid() || src.IsMulticast() {
@@ -50,14 +50,14 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 		}
 	}
 	if !src.IsValid() {
-		return 0, c.opErr("write", fmt.Errorf("on %s: %w", ifc.name, ErrNoAddress))
+		return 0, c.writeErr(dst, fmt.Errorf("on %s: %w", ifc.name, ErrNoAddress))
 	}
 	ipHeader := 40
 	if a.Is4() {
 		ipHeader = 20
 	}
 	if ipHeader+wire.UDPHeaderLen+len(b) > ifc.mtu {
-		return 0, c.opErr("write", fmt.Errorf("%d bytes on %s (MTU %d): %w", len(b), ifc.name, ifc.mtu, ErrMessageTooLong))
+		return 0, c.writeErr(dst, fmt.Errorf("%d bytes on %s (MTU %d): %w", len(b), ifc.name, ifc.mtu, ErrMessageTooLong))
 	}
 	sb, _ := c.sendBufs.Get().(*sendBuf)
 	if sb == nil {
@@ -67,7 +67,7 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	ttl, tos := uint8(c.ttl.Load()), uint8(c.tos.Load())
 	sb.udp, err = wire.AppendUDP(sb.udp[:0], src, a, c.port, dst.Port(), b)
 	if err != nil {
-		return 0, c.opErr("write", err)
+		return 0, c.writeErr(dst, err)
 	}
 	if a.Is4() {
 		sb.frame = wire.AppendEthernet(sb.frame[:0], dmac, ifc.mac, wire.EtherTypeIPv4)
@@ -81,7 +81,7 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 		}, sb.udp)
 	}
 	if err != nil {
-		return 0, c.opErr("write", err)
+		return 0, c.writeErr(dst, err)
 	}
 	if a.IsMulticast() && !c.noLoop.Load() {
 		ifc.counters.inc(cLoopedBack)
@@ -89,7 +89,7 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	}
 	if err := ifc.ep.WriteFrame(sb.frame); err != nil {
 		ifc.counters.inc(cSendErrors)
-		return 0, c.opErr("write", fmt.Errorf("on %s: %w", ifc.name, err))
+		return 0, c.writeErr(dst, fmt.Errorf("on %s: %w", ifc.name, err))
 	}
 	ifc.counters.inc(cFramesSent)
 	return len(b), nil
@@ -127,7 +127,7 @@ func (c *Conn) route(a netip.Addr) (*Interface, wire.MAC, error) {
 func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return 0, c.opErr("write", fmt.Errorf("address %v is not a *net.UDPAddr: %w", addr, ErrBadAddress))
+		return 0, c.opErr("write", fmt.Errorf("destination %v is a %T, not a *net.UDPAddr: %w", addr, addr, ErrBadDestination))
 	}
 	return c.WriteToAddrPort(b, ua.AddrPort())
 }

@@ -44,12 +44,20 @@ func (s *syncBuffer) String() string {
 // in-memory LAN instead of real interfaces, for the rest of the test.
 func useMemlan(t *testing.T) *memlan.LAN {
 	t.Helper()
-	lan := memlan.New(memlan.Options{Seed: 1, Logger: slog.New(slog.DiscardHandler)})
+	return useMemlanOpts(t, memlan.Options{Seed: 1})
+}
+
+func useMemlanOpts(t *testing.T, opts memlan.Options) *memlan.LAN {
+	t.Helper()
+	opts.Logger = slog.New(slog.DiscardHandler)
+	lan := memlan.New(opts)
 	var n atomic.Uint32
 	old := openLink
 	openLink = func(lf *linkFlags, _ *slog.Logger) (link.Endpoint, error) {
 		i := n.Add(1)
-		return lan.NewEndpoint(lf.iface, memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)}}), nil
+		ep := lan.NewEndpoint(lf.iface, memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)}})
+		memlanEndpoints.Store(lf.iface, ep)
+		return ep, nil
 	}
 	t.Cleanup(func() {
 		openLink = old
@@ -57,6 +65,9 @@ func useMemlan(t *testing.T) *memlan.LAN {
 	})
 	return lan
 }
+
+// memlanEndpoints holds the endpoints useMemlan opened, by -i name.
+var memlanEndpoints sync.Map
 
 func shortTemp(t *testing.T) string {
 	t.Helper()
@@ -101,8 +112,8 @@ func TestRecvSendStatMemlan(t *testing.T) {
 	recvDone := make(chan int, 1)
 	go func() {
 		recvDone <- run(rctx, &env{stdout: &rout, stderr: &rerr}, []string{"recv", "-i", "r0",
-			"-a", "192.0.2.1/24", "-a", "2001:db8::1/64", "-g", "232.1.1.1", "-g", "ff3e::8000:1",
-			"-s", "192.0.2.2", "-s", "2001:db8::2", "-p", "5001", "-admin", sock})
+			"-a", "192.0.2.1/24", "-a", "2001:db8::1/64", "-g", "232.1.1.1", "-s", "192.0.2.2",
+			"-g", "ff3e::8000:1", "-s", "2001:db8::2", "-p", "5001", "-admin", sock})
 	}()
 
 	// Wait until recv serves its status with both groups programmed in
@@ -173,14 +184,27 @@ func TestRecvSendStatMemlan(t *testing.T) {
 		t.Fatal("recv did not exit after its context was cancelled")
 	}
 
-	lines := strings.Split(strings.TrimSpace(rout.String()), "\n")
+	out := strings.TrimSpace(rout.String())
+	// The final table follows the datagram lines.
+	table := ""
+	if i := strings.Index(out, "\n SOURCE"); i >= 0 {
+		out, table = out[:i], out[i+1:]
+	} else if i := strings.Index(out, "SOURCE"); i >= 0 {
+		out, table = out[:i], out[i:]
+	}
+	for _, want := range []string{"192.0.2.2", "232.1.1.1", "2001:db8::2", "ff3e::8000:1", "RECEIVED", "LOST"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("final table lacks %q:\n%s", want, table)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 10 {
 		t.Fatalf("recv printed %d lines, want 10:\n%s\nstderr: %s", len(lines), rout.String(), rerr.String())
 	}
 	per := map[string]int{}
 	for _, l := range lines {
 		f := strings.Fields(l)
-		if len(f) != 4 || f[3] != "100" {
+		if len(f) != 8 || f[3] != "100" || f[4] != "seq" || f[6] != "latency" {
 			t.Errorf("bad line %q", l)
 			continue
 		}
@@ -192,7 +216,7 @@ func TestRecvSendStatMemlan(t *testing.T) {
 	if want := map[string]int{"192.0.2.2 232.1.1.1:5001": 5, "2001:db8::2 [ff3e::8000:1]:5001": 5}; !mapsEqual(per, want) {
 		t.Errorf("datagrams by source and group: %v, want %v", per, want)
 	}
-	if !strings.Contains(rerr.String(), "10 datagrams, 1000 bytes received") {
+	if !strings.HasSuffix(rerr.String(), "10 datagrams, 1000 bytes received\n") {
 		t.Errorf("recv stderr: %s", rerr.String())
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {

@@ -108,7 +108,8 @@ func (lf *linkFlags) openEndpoint(log *slog.Logger) (link.Endpoint, error) {
 		ep = a
 	}
 	if err != nil {
-		return nil, ifaceErr(fmt.Errorf("open %s (%s backend): %w", lf.iface, lf.backend, err))
+		// The backend's error names itself and the interface.
+		return nil, ifaceErr(err)
 	}
 	return ep, nil
 }

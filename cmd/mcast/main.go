@@ -81,6 +81,9 @@ var commands = []command{
 type env struct {
 	stdout, stderr io.Writer
 	tty            bool
+	// trailer is a last line a command leaves for stderr (recv's totals),
+	// printed after its error message, if any.
+	trailer string
 }
 
 const mainUsage = `usage: mcast COMMAND [flags]
@@ -89,7 +92,8 @@ mcast runs the mcstack user-space multicast host stack.
 
 Commands:
 %s
-Run 'mcast COMMAND -h' for the flags of a command.
+Run 'mcast COMMAND -h' for the flags of a command; 'mcast --version'
+prints the version.
 
 Exit codes: 0 ok, 1 runtime error, 2 usage error,
 3 interface/permission/admin-socket problem, 4 check failed (demo).
@@ -115,6 +119,9 @@ func run(ctx context.Context, e *env, args []string) int {
 	case "-h", "-help", "--help", "help":
 		printMainUsage(e.stdout)
 		return exitOK
+	case "-version", "--version", "version":
+		printVersion(e.stdout)
+		return exitOK
 	}
 	for _, c := range commands {
 		if c.name != args[0] {
@@ -129,6 +136,11 @@ func run(ctx context.Context, e *env, args []string) int {
 }
 
 func report(e *env, name string, err error) int {
+	defer func() {
+		if e.trailer != "" {
+			fmt.Fprintln(e.stderr, e.trailer)
+		}
+	}()
 	if err == nil {
 		return exitOK
 	}

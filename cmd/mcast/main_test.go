@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/mcstack/mcstack/internal/admin"
 	"github.com/mcstack/mcstack/internal/leakcheck"
+	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/link/memlan"
 	"github.com/mcstack/mcstack/membership"
 	"github.com/mcstack/mcstack/proto"
@@ -48,7 +51,16 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
+// TestUsageErrorsExitTwo: every usage error exits 2 before any link is
+// opened.
 func TestUsageErrorsExitTwo(t *testing.T) {
+	old := openLink
+	t.Cleanup(func() { openLink = old })
+	var opened []string
+	openLink = func(lf *linkFlags, _ *slog.Logger) (link.Endpoint, error) {
+		opened = append(opened, lf.iface)
+		return nil, errors.New("test: no link")
+	}
 	for _, args := range [][]string{
 		{},
 		{"bogus"},
@@ -68,7 +80,14 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"send", "-i", "lo", "-a", "192.0.2.1/24"},
 		{"send", "-i", "lo", "-a", "192.0.2.1/24", "-g", "239.1.1.1", "-ttl", "0"},
 		{"send", "-i", "lo", "-a", "192.0.2.1/24", "-g", "239.1.1.1", "-size", "3"},
+		{"recv", "-i", "lo", "-a", "192.0.2.1/24", "-g", "232.1.1.1", "-s", "192.0.2.2", "-s", "192.0.2.2"}, // duplicate source
+		{"recv", "-i", "lo", "-a", "192.0.2.1/24", "-s", "192.0.2.2", "-g", "232.1.1.1"},                    // source before group
+		{"recv", "-i", "lo", "-a", "192.0.2.1/24", "-g", "232.1.1.1", "-s", "192.0.2.2", "-x", "192.0.2.3"}, // include and exclude
+		{"recv", "-i", "lo", "-a", "192.0.2.1/24", "-g", "232.1.1.1", "-interval", "-1s"},
+		{"recv", "-i", "lo", "-a", "192.0.2.1/24", "-g", "232.1.1.1", "-p", "0"},
 		{"stat", "-json", "-metrics"},
+		{"stat", "-metrics", "-i", "eth0"},
+		{"stat", "-g", "192.0.2.1"},
 		{"stat", "-bogus"},
 	} {
 		code, _, errOut := runCmd(t, context.Background(), args...)
@@ -78,27 +97,81 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		if len(args) > 0 && errOut == "" {
 			t.Errorf("mcast %q: no error message", args)
 		}
+		if len(opened) > 0 {
+			t.Errorf("mcast %q: opened link %q before reporting the usage error", args, opened)
+			opened = nil
+		}
 	}
 }
 
+// TestRecvPlan: each -s/-x belongs to the -g it follows; -exclude turns
+// -s into -x; mistakes are usage errors.
 func TestRecvPlan(t *testing.T) {
-	g4, g6 := netip.MustParseAddr("232.1.1.1"), netip.MustParseAddr("ff3e::8000:1")
-	s4, s6 := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::2")
-	f := recvFlags{groups: addrList{g4, g6}, sources: addrList{s4, s6}, port: 5001}
-	p, err := f.plan()
-	if err != nil {
-		t.Fatal(err)
+	parseRecv := func(args ...string) (recvFlags, error) {
+		var f recvFlags
+		fs := newFlagSet("recv")
+		fs.Var(groupFlag{&f.specs}, "g", "")
+		fs.Var(sourceFlag{&f.specs, false}, "s", "")
+		fs.Var(sourceFlag{&f.specs, true}, "x", "")
+		fs.BoolVar(&f.exclude, "exclude", false, "")
+		f.port = 5001
+		return f, fs.Parse(args)
 	}
-	if len(p) != 2 || p[0].mode != membership.Include || p[0].sources[0] != s4 || p[1].sources[0] != s6 {
-		t.Fatalf("plan: %+v", p)
+	type want struct {
+		group   string
+		mode    membership.Mode
+		sources string
 	}
-	f = recvFlags{groups: addrList{g4}, port: 5001}
-	if p, _ := f.plan(); p[0].mode != membership.Exclude || len(p[0].sources) != 0 {
-		t.Fatalf("any-source plan: %+v", p)
+	for _, tc := range []struct {
+		args []string
+		want []want
+	}{
+		{[]string{"-g", "232.1.1.1", "-s", "192.0.2.2", "-g", "239.1.1.1"},
+			[]want{{"232.1.1.1", membership.Include, "192.0.2.2"}, {"239.1.1.1", membership.Exclude, ""}}},
+		{[]string{"-g", "232.1.1.1", "-s", "192.0.2.2", "-s", "192.0.2.3", "-g", "ff3e::8000:1", "-s", "2001:db8::2"},
+			[]want{{"232.1.1.1", membership.Include, "192.0.2.2,192.0.2.3"}, {"ff3e::8000:1", membership.Include, "2001:db8::2"}}},
+		{[]string{"-g", "239.1.1.1", "-x", "192.0.2.3", "-g", "239.1.1.2"},
+			[]want{{"239.1.1.1", membership.Exclude, "192.0.2.3"}, {"239.1.1.2", membership.Exclude, ""}}},
+		{[]string{"-exclude", "-g", "239.1.1.1", "-s", "192.0.2.3"},
+			[]want{{"239.1.1.1", membership.Exclude, "192.0.2.3"}}},
+		// IPv4-mapped IPv6 is the IPv4 address.
+		{[]string{"-g", "::ffff:232.1.1.1", "-s", "::ffff:192.0.2.2"},
+			[]want{{"232.1.1.1", membership.Include, "192.0.2.2"}}},
+	} {
+		f, err := parseRecv(tc.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.plan()
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		var got []want
+		for _, x := range p {
+			got = append(got, want{x.group.String(), x.mode, joinStrings(x.sources)})
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%q: plan %v, want %v", tc.args, got, tc.want)
+		}
 	}
-	f = recvFlags{groups: addrList{g4, g6}, sources: addrList{s4}, exclude: true, port: 5001}
-	if p, _ := f.plan(); p[0].mode != membership.Exclude || len(p[0].sources) != 1 || len(p[1].sources) != 0 {
-		t.Fatalf("exclude plan: %+v", p)
+	for _, args := range [][]string{
+		{"-s", "192.0.2.2", "-g", "232.1.1.1"},                    // source before any group
+		{"-g", "232.1.1.1", "-s", "192.0.2.2", "-s", "192.0.2.2"}, // duplicate source
+		{"-g", "232.1.1.1", "-s", "192.0.2.2", "-x", "192.0.2.3"}, // include and exclude
+		{"-g", "232.1.1.1", "-s", "2001:db8::2"},                  // other family
+		{"-g", "232.1.1.1", "-s", "239.1.1.1"},                    // multicast source
+		{"-g", "232.1.1.1", "-g", "232.1.1.1"},                    // group twice
+		{"-exclude", "-g", "232.1.1.1"},                           // -exclude without sources
+	} {
+		f, err := parseRecv(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ee *exitError
+		if _, err := f.plan(); !errors.As(err, &ee) || ee.code != exitUsage {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
 	}
 }
 
@@ -387,8 +460,66 @@ func TestStat(t *testing.T) {
 		t.Errorf("stat -json driver/counters: %+v", status.Interfaces[0])
 	}
 
+	// Before any query: no querier. A General Query from 192.0.2.254
+	// (Max Resp Time 10 s) makes it the querier stat shows.
+	if !strings.Contains(out, "querier: none heard") {
+		t.Errorf("stat before a query lacks \"querier: none heard\":\n%s", out)
+	}
+	gq, err := newQuerier(wire.MAC{2, 0, 0, 0, 0, 0xfe}, netip.MustParseAddr("192.0.2.254")).generalQuery(100, 125)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lan.Inject(gq); err != nil {
+		t.Fatal(err)
+	}
+	if err := ifc.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if engineImplemented() {
+		code, out, _ = runCmd(t, context.Background(), "stat", "-admin", sock)
+		if code != 0 || !regexp.MustCompile(`querier 192\.0\.2\.254 igmpv3, last query [0-9.]+m?s ago, max resp 10s`).MatchString(out) {
+			t.Errorf("stat after a query: exit %d\n%s", code, out)
+		}
+	}
+
+	// -i and -g keep only what was asked for; an unknown -i says which
+	// interfaces there are.
+	code, out, _ = runCmd(t, context.Background(), "stat", "-admin", sock, "-g", "239.1.1.1", "-g", "ff3e::8000:1")
+	if code != 0 || strings.Contains(out, "group 232.1.1.1") || !strings.Contains(out, "group 239.1.1.1") || !strings.Contains(out, "group ff3e::8000:1") {
+		t.Errorf("stat -g: exit %d\n%s", code, out)
+	}
+	code, js, _ = runCmd(t, context.Background(), "stat", "-admin", sock, "-json", "-i", "lan0", "-g", "232.1.1.1")
+	if code != 0 || json.Unmarshal([]byte(js), &status) != nil || len(status.Interfaces) != 1 ||
+		len(status.Interfaces[0].Families[0].Groups) != 1 || len(status.Interfaces[0].Families[1].Groups) != 0 {
+		t.Errorf("stat -json -i -g: exit %d\n%s", code, js)
+	}
+	code, _, errOut = runCmd(t, context.Background(), "stat", "-admin", sock, "-i", "eth9")
+	if code != exitRuntime || !strings.Contains(errOut, "-i eth9: no such interface in test (it has lan0)") {
+		t.Errorf("stat -i eth9: exit %d: %s", code, errOut)
+	}
+
+	// -watch: from the second report on, the rates since the previous one.
+	wctx, wcancel := context.WithTimeout(context.Background(), 350*time.Millisecond)
+	code, out, _ = runCmd(t, wctx, "stat", "-admin", sock, "-watch", "100ms", "-g", "232.1.1.1")
+	wcancel()
+	if code != 0 || strings.Count(out, "rates over the last") < 1 || !regexp.MustCompile(`lan0: frames \d+/s datagrams \d+/s`).MatchString(out) {
+		t.Errorf("stat -watch: exit %d\n%s", code, out)
+	}
+	if n := strings.Count(out, "rates over the last"); n != strings.Count(out, "(pid ")-1 {
+		t.Errorf("stat -watch: %d rate blocks for %d reports", n, strings.Count(out, "(pid "))
+	}
+
 	// An unreachable socket is an admin-socket problem: exit 3.
 	if code, _, _ := runCmd(t, context.Background(), "stat", "-admin", filepath.Join(dir, "nope.sock")); code != exitInterface {
 		t.Errorf("stat on a missing socket: exit %d, want %d", code, exitInterface)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "-version", "version"} {
+		code, out, _ := runCmd(t, context.Background(), arg)
+		if code != exitOK || !regexp.MustCompile(`^mcast \S+ .*go1\.\d+.* linux/`).MatchString(out) {
+			t.Errorf("mcast %s: exit %d, %q", arg, code, out)
+		}
 	}
 }

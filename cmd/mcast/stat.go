@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -12,20 +15,30 @@ import (
 )
 
 const statUsage = `
-usage: mcast stat [-admin SOCKET] [-json | -metrics] [-watch INTERVAL]
+usage: mcast stat [-admin SOCKET] [-i IFACE] [-g GROUP]... [-json | -metrics]
+                  [-watch INTERVAL]
 
 Connects to the admin socket of a running 'mcast recv' and prints, per
-interface (like FreeBSD's ifmcstat): the addresses; per IGMP/MLD engine the
-protocol version and compatibility mode, robustness and query intervals,
-pending reports and counters; every group with its filter mode, sources and
-socket references; the driver multicast filter (the exact MAC list, or
-all-multicast), the driver calls and errors; and the receive counters.
+interface (like FreeBSD's ifmcstat): the kernel interface index, link state
+and addresses; per IGMP/MLD engine the protocol version and compatibility
+mode, robustness and query intervals, the querier last heard (address,
+version, time since its last query, its Max Resp Time) and the Older
+Version Querier Present timers, pending reports and counters; every group
+with its filter mode, sources, socket references, pending query response
+timer and retransmissions still to send (a group whose leave is being
+repeated shows as "leaving"); the driver multicast filter (the exact MAC
+list, or all-multicast), the driver calls and errors; and the receive
+counters. With -watch, each report after the first also gives the rates
+since the previous one.
 
-Without -admin, the one socket matching /run/mcast-*.sock or
-$TMPDIR/mcast-*.sock is used.
+-i shows only that interface, -g only those groups (repeatable).
 
--json prints the raw JSON of GET /status; -metrics the Prometheus text of
-GET /metrics.
+Without -admin, the one live socket matching /run/mcast-*.sock or
+$TMPDIR/mcast-*.sock is used; sockets left behind by a process that is gone
+are ignored.
+
+-json prints the JSON of GET /status (filtered by -i and -g); -metrics the
+Prometheus text of GET /metrics (unfiltered).
 
 Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 admin socket not found
 or not reachable.
@@ -37,12 +50,16 @@ func runStat(ctx context.Context, e *env, args []string) error {
 		asJSON  bool
 		metrics bool
 		watch   time.Duration
+		iface   string
+		groups  addrList
 	)
 	fs := newFlagSet("stat")
 	fs.StringVar(&path, "admin", "", "admin unix `socket` of the running 'mcast recv'")
 	fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
 	fs.BoolVar(&metrics, "metrics", false, "print the Prometheus metrics")
 	fs.DurationVar(&watch, "watch", 0, "repeat every `interval` until interrupted (0: once)")
+	fs.StringVar(&iface, "i", "", "show only interface `IFACE`")
+	fs.Var(&groups, "g", "show only `GROUP`; repeatable")
 	if err := parse(e, fs, statUsage, args); err != nil {
 		return err
 	}
@@ -52,18 +69,33 @@ func runStat(ctx context.Context, e *env, args []string) error {
 	if watch < 0 {
 		return usageErr("-watch must not be negative")
 	}
-	if path == "" {
-		found := admin.FindSockets()
-		switch len(found) {
-		case 0:
-			return ifaceErr(fmt.Errorf("no admin socket found (%s); is 'mcast recv' running? give -admin SOCKET",
-				strings.Join(admin.SocketGlobs(), ", ")))
-		case 1:
-			path = found[0]
-		default:
-			return usageErr("several admin sockets found, pick one with -admin: %s", strings.Join(found, " "))
+	if metrics && (iface != "" || len(groups) > 0) {
+		return usageErr("-i and -g filter the text and -json output, not -metrics")
+	}
+	for _, g := range groups {
+		if !g.IsMulticast() {
+			return usageErr("-g %s is not a multicast group", g)
 		}
 	}
+	if path == "" {
+		live, stale := admin.FindLiveSockets()
+		switch len(live) {
+		case 0:
+			msg := fmt.Sprintf("no admin socket found (%s); is 'mcast recv' running? give -admin SOCKET",
+				strings.Join(admin.SocketGlobs(), ", "))
+			if len(stale) > 0 {
+				msg = fmt.Sprintf("no live admin socket found (ignored %s, left by processes that are gone); is 'mcast recv' running?",
+					strings.Join(stale, " "))
+			}
+			return ifaceErr(errors.New(msg))
+		case 1:
+			path = live[0]
+		default:
+			return usageErr("several admin sockets found, pick one with -admin: %s", strings.Join(live, " "))
+		}
+	}
+	filter := statFilter{iface: iface, groups: groups}
+	var prev *admin.Status
 	c := admin.NewClient(path)
 	defer c.Close()
 	for {
@@ -71,9 +103,13 @@ func runStat(ctx context.Context, e *env, args []string) error {
 		var err error
 		switch {
 		case asJSON:
-			var b []byte
-			if b, err = c.StatusJSON(rctx); err == nil {
-				_, err = e.stdout.Write(b)
+			var st admin.Status
+			if st, err = c.Status(rctx); err == nil {
+				if err = filter.apply(&st); err == nil {
+					enc := json.NewEncoder(e.stdout)
+					enc.SetIndent("", "  ")
+					err = enc.Encode(st)
+				}
 			}
 		case metrics:
 			var b []byte
@@ -83,16 +119,25 @@ func runStat(ctx context.Context, e *env, args []string) error {
 		default:
 			var st admin.Status
 			if st, err = c.Status(rctx); err == nil {
-				if watch > 0 && e.tty {
-					fmt.Fprint(e.stdout, "\x1b[H\x1b[2J")
+				if err = filter.apply(&st); err == nil {
+					if watch > 0 && e.tty {
+						fmt.Fprint(e.stdout, "\x1b[H\x1b[2J")
+					}
+					formatStatus(e.stdout, st)
+					if prev != nil {
+						formatRates(e.stdout, *prev, st)
+					}
+					prev = &st
 				}
-				formatStatus(e.stdout, st)
 			}
 		}
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, errNoMatch) {
+				return err
 			}
 			return ifaceErr(err)
 		}
@@ -110,12 +155,97 @@ func runStat(ctx context.Context, e *env, args []string) error {
 	}
 }
 
+// errNoMatch: -i names no interface of the running program.
+var errNoMatch = errors.New("no such interface")
+
+// statFilter keeps only the interface and groups asked for.
+type statFilter struct {
+	iface  string
+	groups []netip.Addr
+}
+
+func (f statFilter) apply(st *admin.Status) error {
+	if f.iface != "" {
+		var names []string
+		kept := st.Interfaces[:0]
+		for _, ifc := range st.Interfaces {
+			names = append(names, ifc.Name)
+			if ifc.Name == f.iface {
+				kept = append(kept, ifc)
+			}
+		}
+		if len(kept) == 0 {
+			return fmt.Errorf("-i %s: %w in %s (it has %s)", f.iface, errNoMatch, st.Program, strings.Join(names, ", "))
+		}
+		st.Interfaces = kept
+	}
+	if len(f.groups) == 0 {
+		return nil
+	}
+	want := make(map[netip.Addr]bool, len(f.groups))
+	for _, g := range f.groups {
+		want[g] = true
+	}
+	for i := range st.Interfaces {
+		for j := range st.Interfaces[i].Families {
+			fam := &st.Interfaces[i].Families[j]
+			kept := fam.Groups[:0]
+			for _, g := range fam.Groups {
+				if a, err := netip.ParseAddr(g.Group); err == nil && want[a] {
+					kept = append(kept, g)
+				}
+			}
+			fam.Groups = kept
+		}
+	}
+	return nil
+}
+
+// formatRates prints, per interface, the rates of the main counters
+// between two snapshots.
+func formatRates(w io.Writer, prev, cur admin.Status) {
+	dt := cur.Time.Sub(prev.Time).Seconds()
+	if dt <= 0 {
+		return
+	}
+	rate := func(a, b uint64) float64 {
+		if b < a {
+			return 0 // the program restarted
+		}
+		return float64(b-a) / dt
+	}
+	before := make(map[string]admin.Interface, len(prev.Interfaces))
+	for _, ifc := range prev.Interfaces {
+		before[ifc.Name] = ifc
+	}
+	fmt.Fprintf(w, "rates over the last %.1fs: program %.0f datagrams/s\n", dt, rate(prev.App.DatagramsReceived, cur.App.DatagramsReceived))
+	for _, ifc := range cur.Interfaces {
+		p, ok := before[ifc.Name]
+		if !ok {
+			continue
+		}
+		a, b := p.Counters, ifc.Counters
+		fmt.Fprintf(w, "\t%s: frames %.0f/s datagrams %.0f/s dropped %.0f/s driver calls %.1f/s",
+			ifc.Name, rate(a.FramesReceived, b.FramesReceived), rate(a.DatagramsReceived, b.DatagramsReceived),
+			rate(a.DatagramsDropped, b.DatagramsDropped), rate(p.Driver.Calls, ifc.Driver.Calls))
+		for k := range min(len(p.Families), len(ifc.Families)) {
+			pc, cc := p.Families[k].Protocol.Counters, ifc.Families[k].Protocol.Counters
+			fmt.Fprintf(w, " %s queries %.1f/s reports %.1f/s", ifc.Families[k].Protocol.Name,
+				rate(pc.QueriesReceived, cc.QueriesReceived), rate(pc.ReportsSent, cc.ReportsSent))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
 // formatStatus prints st in the ifmcstat-like text layout.
 func formatStatus(w io.Writer, st admin.Status) {
 	fmt.Fprintf(w, "%s (pid %d) at %s: %d datagrams, %d bytes received by the program\n",
 		st.Program, st.PID, st.Time.Local().Format("15:04:05"), st.App.DatagramsReceived, st.App.BytesReceived)
 	for _, ifc := range st.Interfaces {
 		fmt.Fprintf(w, "%s: index %d", ifc.Name, ifc.Index)
+		if ifc.Link != "" {
+			fmt.Fprintf(w, " link %s", ifc.Link)
+		}
 		if ifc.MAC != "" {
 			fmt.Fprintf(w, " ether %s", ifc.MAC)
 		}
@@ -196,6 +326,12 @@ func formatFamily(w io.Writer, now time.Time, fam admin.Family) {
 		}
 	}
 	fmt.Fprintln(w)
+	if q := p.Querier; q == nil {
+		fmt.Fprintf(w, "\t\tquerier: none heard\n")
+	} else {
+		fmt.Fprintf(w, "\t\tquerier %s %sv%d, last query %s ago, max resp %gs\n", q.Addr, p.Name, q.Version,
+			now.Sub(q.LastQuery).Round(100*time.Millisecond), q.MaxRespSec)
+	}
 	c := p.Counters
 	dropped := c.DroppedNoRouterAlert + c.DroppedBadHopLimit + c.DroppedBadSource + c.DroppedBadChecksum + c.DroppedMalformed + c.DroppedOther
 	fmt.Fprintf(w, "\t\tpending state changes %d query responses %d\n", p.PendingStateChanges, p.PendingQueryResponses)
@@ -211,6 +347,15 @@ func formatFamily(w io.Writer, now time.Time, fam admin.Family) {
 		}
 		if g.State != "" {
 			fmt.Fprintf(w, " state %s", g.State)
+		}
+		if g.ResponseAt != nil {
+			fmt.Fprintf(w, " response in %s", g.ResponseAt.Sub(now).Round(time.Millisecond))
+		}
+		if g.Retransmissions > 0 {
+			fmt.Fprintf(w, " retransmissions %d", g.Retransmissions)
+		}
+		if g.LastReporter {
+			fmt.Fprintf(w, " last-reporter")
 		}
 		fmt.Fprintln(w)
 		if g.Mode == "exclude" && len(g.Sources) == 0 {

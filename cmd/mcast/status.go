@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -42,6 +44,7 @@ func interfaceStatus(s stack.Status) admin.Interface {
 		MAC:   s.MAC.String(),
 		MTU:   s.MTU,
 		Addrs: make([]string, 0, len(s.Addrs)),
+		Link:  s.Link.String(),
 	}
 	for _, a := range s.Addrs {
 		out.Addrs = append(out.Addrs, a.String())
@@ -58,6 +61,8 @@ func interfaceStatus(s stack.Status) admin.Interface {
 			v6.Groups = append(v6.Groups, ag)
 		}
 	}
+	v4.Groups = withProtocolState(v4.Groups, s.IGMP.Groups)
+	v6.Groups = withProtocolState(v6.Groups, s.MLD.Groups)
 	out.Families = []admin.Family{v4, v6}
 
 	d := s.Driver
@@ -106,6 +111,38 @@ func groupStatus(g membership.GroupInfo) admin.Group {
 	return ag
 }
 
+// withProtocolState adds the engine's per-group timers to the interface
+// group records, and lists the groups the engine still reports although
+// no socket holds them (a leave being repeated) as "leaving".
+func withProtocolState(groups []admin.Group, ps []proto.GroupStatus) []admin.Group {
+	at := make(map[string]int, len(groups))
+	for i, g := range groups {
+		at[g.Group] = i
+	}
+	for _, pg := range ps {
+		i, ok := at[pg.Group.String()]
+		if !ok {
+			ag := groupStatus(membership.GroupInfo{Group: pg.Group, State: pg.State})
+			ag.State = "leaving"
+			groups = append(groups, ag)
+			i = len(groups) - 1
+		}
+		g := &groups[i]
+		if !pg.ResponseAt.IsZero() {
+			t := pg.ResponseAt
+			g.ResponseAt = &t
+		}
+		g.Retransmissions = pg.Retransmissions
+		g.LastReporter = pg.LastReporter
+	}
+	if len(groups) > len(at) {
+		slices.SortFunc(groups, func(a, b admin.Group) int {
+			return netip.MustParseAddr(a.Group).Compare(netip.MustParseAddr(b.Group))
+		})
+	}
+	return groups
+}
+
 func protocolStatus(p proto.Status, name string) admin.Protocol {
 	if p.Family != "" {
 		name = p.Family
@@ -131,6 +168,9 @@ func protocolStatus(p proto.Status, name string) admin.Protocol {
 			DroppedMalformed:     p.Counters.DroppedMalformed,
 			DroppedOther:         p.Counters.DroppedOther,
 		},
+	}
+	if q := p.Querier; !q.LastQuery.IsZero() {
+		out.Querier = &admin.Querier{Addr: q.Addr.String(), Version: q.Version, LastQuery: q.LastQuery, MaxRespSec: q.MaxResp.Seconds()}
 	}
 	if len(p.OlderQuerierUntil) > 0 {
 		out.OlderQuerierUntil = make(map[string]time.Time, len(p.OlderQuerierUntil))

@@ -94,6 +94,12 @@ func TestRecvSendVeth(t *testing.T) {
 		t.Errorf("stat: %v\n%s", err, stat)
 	}
 	t.Logf("stat:\n%s", stat)
+	// The index stat shows is the kernel's ifindex of the interface.
+	if out, err := a.Run("cat", "/sys/class/net/"+va+"/ifindex"); err != nil {
+		t.Errorf("ifindex of %s: %v %s", va, err, out)
+	} else if want := va + ": index " + strings.TrimSpace(string(out)) + " "; !strings.Contains(string(stat), want) {
+		t.Errorf("stat does not show the kernel's ifindex (%q):\n%s", want, stat)
+	}
 
 	// An excluded source first (nothing may arrive), then the included one.
 	for _, src := range []string{"192.0.2.3/24", "192.0.2.2/24"} {
@@ -106,14 +112,22 @@ func TestRecvSendVeth(t *testing.T) {
 		t.Fatalf("recv: %v\nstderr: %s", err, rerr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(rout.String()), "\n")
-	if len(lines) != 5 {
-		t.Fatalf("recv printed %d lines, want 5:\n%s\nstderr: %s", len(lines), rout.String(), rerr.String())
+	if len(lines) != 7 {
+		t.Fatalf("recv printed %d lines, want 5 and a table of one flow:\n%s\nstderr: %s", len(lines), rout.String(), rerr.String())
 	}
-	for _, l := range lines {
+	for _, l := range lines[:5] {
 		f := strings.Fields(l)
-		if len(f) != 4 || f[1] != "192.0.2.2" || f[2] != "232.1.1.1:5001" || f[3] != "100" {
+		if len(f) != 8 || f[1] != "192.0.2.2" || f[2] != "232.1.1.1:5001" || f[3] != "100" || f[4] != "seq" || f[6] != "latency" {
 			t.Errorf("bad line %q", l)
 		}
+	}
+	// The final table: 5 received from the included source, none lost,
+	// reordered, duplicated or foreign; send and recv share the host's
+	// clock, so the latency is there and not skewed.
+	row := strings.Fields(lines[6])
+	if !strings.HasPrefix(lines[5], "SOURCE") || len(row) < 12 || row[0] != "192.0.2.2" || row[1] != "232.1.1.1" ||
+		strings.Join(row[2:7], " ") != "5 0 0 0 0" || row[10] == "-" || strings.Contains(lines[6], "skew") {
+		t.Errorf("final table:\n%s\n%s", lines[5], lines[6])
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("admin socket left behind: %v", err)

@@ -132,3 +132,37 @@ func TestParseMetricsRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitStale: a socket a server answers on is live; one whose server
+// is gone (the file left behind) and one named after a process that does
+// not exist are stale.
+func TestSplitStale(t *testing.T) {
+	dir := filepath.Dir(shortSocket(t))
+	live := filepath.Join(dir, "mcast-live.sock")
+	srv, err := Listen(live, sampleStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	left := filepath.Join(dir, "mcast-left.sock")
+	ln, err := net.Listen("unix", left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	// PID 0x7ffffffe is above any pid_max: no such process.
+	dead := filepath.Join(dir, "mcast-2147483646.sock")
+	ln, err = net.Listen("unix", dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close() // it answers, but its PID is dead: stale anyway
+	gotLive, gotStale := SplitStale([]string{dead, left, live})
+	if len(gotLive) != 1 || gotLive[0] != live {
+		t.Errorf("live = %q, want [%s]", gotLive, live)
+	}
+	if len(gotStale) != 2 || gotStale[0] != dead || gotStale[1] != left {
+		t.Errorf("stale = %q, want [%s %s]", gotStale, dead, left)
+	}
+}

@@ -3,12 +3,17 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 )
 
 // Client talks to a Server over its unix socket.
@@ -71,6 +76,43 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 
 // Metrics returns the Prometheus text of GET /metrics.
 func (c *Client) Metrics(ctx context.Context) ([]byte, error) { return c.get(ctx, "/metrics") }
+
+// FindLiveSockets lists the socket files matching SocketGlobs that a
+// running server may answer on (live) and those left behind by a process
+// that is gone (stale), each sorted. A socket is stale when the process
+// its name carries (mcast-PID.sock) no longer exists or when a connection
+// to it is refused; one that cannot be tried (no permission) counts as
+// live.
+func FindLiveSockets() (live, stale []string) { return SplitStale(FindSockets()) }
+
+// SplitStale splits socket paths into live and stale ones, as
+// FindLiveSockets does.
+func SplitStale(paths []string) (live, stale []string) {
+	for _, p := range paths {
+		if socketStale(p) {
+			stale = append(stale, p)
+		} else {
+			live = append(live, p)
+		}
+	}
+	return live, stale
+}
+
+func socketStale(path string) bool {
+	base := filepath.Base(path)
+	if pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(base, "mcast-"), ".sock")); err == nil && pid > 0 {
+		// Signal 0 checks existence; EPERM means it exists (another user's).
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return true
+		}
+	}
+	c, err := net.DialTimeout("unix", path, 500*time.Millisecond)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}
 
 // FindSockets lists existing socket files matching SocketGlobs, sorted.
 func FindSockets() []string {

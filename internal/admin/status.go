@@ -35,6 +35,9 @@ type Interface struct {
 	MAC   string   `json:"mac,omitempty"`
 	MTU   int      `json:"mtu,omitempty"`
 	Addrs []string `json:"addrs"`
+	// Link is the link's state as the endpoint last reported it: "up",
+	// "down" or "gone", with the error that revealed it in parentheses.
+	Link string `json:"link,omitempty"`
 	// Families holds the IPv4 (IGMP) and IPv6 (MLD) sides, in that order,
 	// each present when the stack runs that protocol on the interface.
 	Families []Family `json:"families"`
@@ -66,6 +69,22 @@ type Protocol struct {
 	PendingStateChanges   int                  `json:"pending_state_changes"`
 	PendingQueryResponses int                  `json:"pending_query_responses"`
 	Counters              ProtocolCounters     `json:"counters"`
+	// Querier is the querier last heard on the link; absent when none
+	// was heard yet.
+	Querier *Querier `json:"querier,omitempty"`
+}
+
+// Querier is the last valid query heard on the link.
+type Querier struct {
+	// Addr is the query's source address (0.0.0.0 or :: for a snooping
+	// switch's querier without an address).
+	Addr string `json:"addr"`
+	// Version is the querier's protocol version: IGMP 1-3, MLD 1-2.
+	Version int `json:"version"`
+	// LastQuery is when the last query was heard.
+	LastQuery time.Time `json:"last_query"`
+	// MaxRespSec is that query's Max Resp Time in seconds.
+	MaxRespSec float64 `json:"max_resp_sec"`
 }
 
 // ProtocolCounters mirror the engine's monotonic counts.
@@ -94,6 +113,14 @@ type Group struct {
 	MAC  string `json:"mac,omitempty"`
 	// State is an optional lifecycle note from the stack (e.g. "leaving").
 	State string `json:"state,omitempty"`
+	// ResponseAt is when the pending query response for the group fires
+	// (the IGMPv3/MLDv2 Group Timer, the IGMPv1/v2/MLDv1 report timer);
+	// absent when none is pending.
+	ResponseAt *time.Time `json:"response_at,omitempty"`
+	// Retransmissions counts state-change transmissions still to send.
+	Retransmissions int `json:"retransmissions,omitempty"`
+	// LastReporter (IGMPv1/v2, MLDv1): this host sent the last report.
+	LastReporter bool `json:"last_reporter,omitempty"`
 }
 
 // Driver is the NIC multicast filter as the stack last programmed it.

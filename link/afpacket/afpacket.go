@@ -139,26 +139,28 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// Sentinel errors; Open and the methods wrap them with context.
+// Sentinel errors; Open and the methods wrap them with context (Open's as
+// "afpacket: open IFACE: no such interface", so their own text has no
+// package prefix).
 var (
 	// ErrNoSuchInterface: the named interface does not exist (in the
 	// calling thread's network namespace).
-	ErrNoSuchInterface = errors.New("afpacket: no such interface")
+	ErrNoSuchInterface = errors.New("no such interface")
 	// ErrInterfaceDown: the link is down (the same value as
 	// link.ErrLinkDown), as WriteFrame reports it. Open accepts an
 	// interface that is down: the endpoint reports its state after
 	// Attach and receives once it comes up.
 	ErrInterfaceDown = link.ErrLinkDown
 	// ErrPermission: the process lacks CAP_NET_RAW.
-	ErrPermission = errors.New("afpacket: permission denied (needs CAP_NET_RAW)")
+	ErrPermission = errors.New("permission denied (needs CAP_NET_RAW)")
 	// ErrNotEthernet: the interface has no 6-byte hardware address.
-	ErrNotEthernet = errors.New("afpacket: not an Ethernet interface")
+	ErrNotEthernet = errors.New("not an Ethernet interface")
 	// ErrNotMulticast: SetMulticastFilter got a non-multicast address.
 	ErrNotMulticast = errors.New("afpacket: not a multicast MAC address")
 	// ErrAttached: Attach was called twice.
 	ErrAttached = errors.New("afpacket: already attached")
 	// ErrRing: ModeRing was asked for and the kernel refused the ring.
-	ErrRing = errors.New("afpacket: TPACKET_V3 ring unavailable")
+	ErrRing = errors.New("TPACKET_V3 ring unavailable")
 )
 
 // Options configures an Endpoint. The zero value is the default.
