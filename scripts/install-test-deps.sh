@@ -8,12 +8,31 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v bridge >/dev/null 2>&1 || need+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
-[ ${#need[@]} -eq 0 ] && exit 0
+# promtool (internal/admin checks the metrics text with `promtool check
+# metrics`) comes from Debian's prometheus package. That package is the
+# whole server (about 95 MB with its web assets) and ships a service that
+# postinst enables and starts on :9090 under systemd, so the package is not
+# installed: only its promtool binary is extracted to /usr/local/bin.
+want_promtool=0
+command -v promtool >/dev/null 2>&1 || want_promtool=1
+[ ${#need[@]} -eq 0 ] && [ $want_promtool -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-test-deps: not root; missing ${need[*]} (tests that need them will skip)"
+  missing="${need[*]}"
+  [ $want_promtool -eq 1 ] && missing="$missing promtool(prometheus)"
+  echo "install-test-deps: not root; missing ${missing# } (tests that need them will skip)"
   exit 0
 fi
-echo "install-test-deps: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-test-deps: installing ${need[*]}"
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ $want_promtool -eq 1 ]; then
+  echo "install-test-deps: extracting promtool from the prometheus package"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root prometheus >/dev/null)
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+  install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+fi

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcstack/mcstack/internal/admin"
+	"github.com/mcstack/mcstack/internal/admin/metricstest"
 	"github.com/mcstack/mcstack/internal/leakcheck"
 	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/link/memlan"
@@ -421,10 +422,11 @@ func TestStat(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("stat -metrics: exit %d", code)
 	}
-	m, err := admin.ParseMetrics([]byte(prom))
+	x, err := metricstest.Parse([]byte(prom))
 	if err != nil {
 		t.Fatalf("invalid Prometheus text: %v\n%s", err, prom)
 	}
+	m := x.Samples
 	if m[`mcast_groups{interface="lan0",family="ipv4"}`] != 2 || m[`mcast_groups{interface="lan0",family="ipv6"}`] != 1 {
 		t.Errorf("mcast_groups wrong:\n%s", prom)
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mcstack/mcstack/internal/admin"
@@ -22,6 +24,7 @@ func statusOf(program string, ifcs ...*stack.Interface) admin.Status {
 		Program:    program,
 		PID:        os.Getpid(),
 		Time:       time.Now(),
+		Build:      buildInfo(),
 		Interfaces: make([]admin.Interface, 0, len(ifcs)),
 	}
 	for _, ifc := range ifcs {
@@ -29,6 +32,16 @@ func statusOf(program string, ifcs ...*stack.Interface) admin.Status {
 	}
 	return st
 }
+
+// buildInfo is the binary's build as the admin socket and the metrics
+// report it (mcast --version prints the same).
+var buildInfo = sync.OnceValue(func() admin.BuildInfo {
+	v, rev, mod := buildVersion()
+	if mod {
+		rev += "-modified"
+	}
+	return admin.BuildInfo{Version: v, Revision: rev, GoVersion: runtime.Version()}
+})
 
 // The stack counters admin.Counters has fields for; the rest go to Other.
 const (

@@ -15,10 +15,22 @@ type Status struct {
 	Program string `json:"program"`
 	PID     int    `json:"pid"`
 	// Time is when the snapshot was taken.
-	Time       time.Time   `json:"time"`
+	Time time.Time `json:"time"`
+	// Build identifies the serving program's build.
+	Build      BuildInfo   `json:"build"`
 	Interfaces []Interface `json:"interfaces"`
 	// App counts what the program itself did with the datagrams it read.
 	App AppCounters `json:"app"`
+}
+
+// BuildInfo identifies a program's build.
+type BuildInfo struct {
+	// Version is the main module's version, "(devel)" for a build
+	// outside module mode or without version information.
+	Version string `json:"version"`
+	// Revision is the VCS revision the build recorded, if any.
+	Revision  string `json:"revision,omitempty"`
+	GoVersion string `json:"go_version"`
 }
 
 // AppCounters are the serving program's own counts.
