@@ -56,6 +56,12 @@ The stack's state is served on a unix socket (default /run/mcast-PID.sock;
 the groups (final reports are sent) and exits 0. If the interface
 disappears, recv stops with exit code 3.
 
+-metrics-listen ADDR (HOST:PORT) serves the same Prometheus text as the
+admin socket's GET /metrics over TCP, for a Prometheus server to scrape,
+e.g. -metrics-listen 127.0.0.1:9464 (loopback: the metrics name the groups
+and sources joined; anyone who can connect can read them). Port 0 picks a
+free port; the address is printed on stderr.
+
 Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 interface, permission
 or admin-socket problem.
 `
@@ -66,6 +72,7 @@ type recvFlags struct {
 	exclude  bool
 	port     uint
 	admin    string
+	metrics  string
 	count    uint64
 	duration time.Duration
 	quiet    bool
@@ -83,6 +90,7 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&f.exclude, "exclude", false, "treat every -s as -x (EXCLUDE mode)")
 	fs.UintVar(&f.port, "p", 5001, "UDP `port` to receive on")
 	fs.StringVar(&f.admin, "admin", "", "admin unix `socket` path (default /run/mcast-PID.sock, or $TMPDIR when /run is not writable; \"off\" disables)")
+	fs.StringVar(&f.metrics, "metrics-listen", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (e.g. 127.0.0.1:9464; default: not served)")
 	fs.Uint64Var(&f.count, "count", 0, "exit after `N` datagrams (0: run until interrupted)")
 	fs.DurationVar(&f.duration, "duration", 0, "exit after this `time` (0: run until interrupted)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no line per datagram (summaries and the final table only)")
@@ -98,6 +106,11 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	if err := f.link.validate(f.specs.groups()); err != nil {
 		return err
 	}
+	ms, err := listenMetrics(f.metrics)
+	if err != nil {
+		return err
+	}
+	defer ms.close()
 	warnVersions(e, &f.link, plan)
 	log := f.link.logger(e.stderr)
 	h, err := f.link.open(log)
@@ -105,7 +118,11 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	r := &receiver{e: e, host: h, flows: map[flowKey]*flow{}, json: f.json, quiet: f.quiet}
+	ms.serve(e.stderr, r.status)
 	err = r.run(ctx, &f, plan)
+	if cerr := ms.close(); cerr != nil && err == nil { // before the stack it reads closes
+		err = cerr
+	}
 	if cerr := h.close(); cerr != nil && err == nil {
 		err = fmt.Errorf("shutdown: %w", cerr)
 	}
@@ -281,6 +298,14 @@ type receiver struct {
 	bytes     atomic.Uint64
 }
 
+// status is the snapshot the admin socket and the metrics server serve.
+func (r *receiver) status() admin.Status {
+	st := statusOf("mcast recv", r.host.ifc)
+	st.App.DatagramsReceived = r.datagrams.Load()
+	st.App.BytesReceived = r.bytes.Load()
+	return st
+}
+
 func (r *receiver) run(ctx context.Context, f *recvFlags, plans []joinPlan) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -325,12 +350,7 @@ func (r *receiver) run(ctx context.Context, f *recvFlags, plans []joinPlan) erro
 		if path == "" {
 			path = admin.DefaultSocketPath(os.Getpid())
 		}
-		srv, err := admin.Listen(path, func() admin.Status {
-			st := statusOf("mcast recv", r.host.ifc)
-			st.App.DatagramsReceived = r.datagrams.Load()
-			st.App.BytesReceived = r.bytes.Load()
-			return st
-		})
+		srv, err := admin.Listen(path, r.status)
 		if err != nil {
 			return ifaceErr(err)
 		}
