@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/mcstack/mcstack/internal/admin/metricstest"
 	"github.com/mcstack/mcstack/internal/leakcheck"
 	"github.com/mcstack/mcstack/link"
+	"github.com/mcstack/mcstack/wire"
 )
 
 // noLink makes opening a link fail the test: the command must have stopped
@@ -73,7 +75,7 @@ func TestMetricsListenBindFailure(t *testing.T) {
 // keeps serving beside it, and when recv exits the port is closed and no
 // goroutine is left.
 func TestRecvMetricsListen(t *testing.T) {
-	useMemlan(t)
+	lan := useMemlan(t)
 	checkGoroutines := leakcheck.Baseline(t)
 	sock := filepath.Join(shortTemp(t), "r.sock")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -164,6 +166,49 @@ func TestRecvMetricsListen(t *testing.T) {
 	}
 	if _, ok := x.Families["mcast_interface_events_total"]; ok {
 		t.Errorf("a stack counter fell into the catch-all:\n%s", text)
+	}
+	if engineImplemented() {
+		// A querier speaks: its address, version, Max Resp Time and the
+		// query interval it announces are exported.
+		frame, err := newQuerier(wire.MAC{2, 0, 0, 0, 0, 0xfe}, netip.MustParseAddr("192.0.2.254")).generalQuery(50, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := time.Now()
+		if err := lan.Inject(frame); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			body, _, err := get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = body
+			if x, err = metricstest.Parse([]byte(text)); err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			if x.Samples[`mcast_querier_present{interface="r0",protocol="igmp"}`] == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("query not exported:\n%s", text)
+			}
+		}
+		for k, want := range map[string]float64{
+			`mcast_querier_info{interface="r0",protocol="igmp",address="192.0.2.254",version="3"}`: 1,
+			`mcast_querier_max_response_seconds{interface="r0",protocol="igmp"}`:                   5,
+			`mcast_query_interval_seconds{interface="r0",protocol="igmp"}`:                         60,
+			`mcast_querier_present{interface="r0",protocol="mld"}`:                                 0,
+		} {
+			if got, ok := x.Samples[k]; !ok || got != want {
+				t.Errorf("%s = %v, %v; want %v", k, got, ok, want)
+			}
+		}
+		last := x.Samples[`mcast_querier_last_query_timestamp_seconds{interface="r0",protocol="igmp"}`]
+		age, ok := x.Samples[`mcast_querier_last_query_age_seconds{interface="r0",protocol="igmp"}`]
+		if last < float64(before.Add(-time.Second).UnixNano())/1e9 || last > float64(time.Now().UnixNano())/1e9 || !ok || age < 0 || age > 30 {
+			t.Errorf("last query at %v, age %v: want just now", last, age)
+		}
 	}
 	if out, err := metricstest.Promtool([]byte(text)); errors.Is(err, metricstest.ErrNoPromtool) {
 		t.Logf("promtool check skipped: %v", err)
