@@ -28,7 +28,8 @@ build:
 	$(GO) build ./...
 
 # deps installs, when running as root, the Debian packages the tests use
-# (tshark for the dissector checks, iproute2 for namespaces and bridges).
+# (tshark for the dissector checks, iproute2 for namespaces and bridges,
+# promtool extracted from the prometheus package for the metrics check).
 # As a normal user it installs nothing and the tests that need them skip.
 deps:
 	@bash scripts/install-test-deps.sh
