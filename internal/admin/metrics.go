@@ -87,7 +87,8 @@ func WriteMetrics(w io.Writer, st Status) error {
 	sources := m.add("mcast_sources", "gauge", "Sources in the interface group filters, summed over groups.")
 	refs := m.add("mcast_socket_memberships", "gauge", "Socket memberships, summed over the interface groups.")
 	gSources := m.add("mcast_group_sources", "gauge", "Sources in one interface group record's filter; the mode label is its filter mode (exclude with 0 sources: any source).")
-	gRefs := m.add("mcast_group_socket_memberships", "gauge", "Socket memberships holding one interface group record.")
+	gRefs := m.add("mcast_group_socket_memberships", "gauge", "Socket memberships holding one interface group record (0 while its leave is still being repeated).")
+	gRetrans := m.add("mcast_group_pending_retransmissions", "gauge", "State-change transmissions still to send for one group (report retransmissions or leave repetitions).")
 	version := m.add("mcast_protocol_version", "gauge", "IGMP or MLD compatibility mode in force.")
 	robust := m.add("mcast_robustness", "gauge", "Robustness Variable in use (learned from the querier or configured).")
 	qi := m.add("mcast_query_interval_seconds", "gauge", "Query Interval in use (learned from the querier or configured).")
@@ -141,6 +142,7 @@ func WriteMetrics(w io.Writer, st Status) error {
 				nr += g.Refs
 				gSources.set(float64(len(g.Sources)), "interface", in, "family", fam.Family, "group", g.Group, "mode", g.Mode)
 				gRefs.set(float64(g.Refs), "interface", in, "family", fam.Family, "group", g.Group)
+				gRetrans.set(float64(g.Retransmissions), "interface", in, "family", fam.Family, "group", g.Group)
 			}
 			groups.set(float64(len(fam.Groups)), "interface", in, "family", fam.Family)
 			sources.set(float64(ns), "interface", in, "family", fam.Family)

@@ -22,7 +22,7 @@ func richStatus() Status {
 	}
 	v4 := Family{Family: "ipv4", Groups: []Group{
 		{Group: "232.1.1.1", Mode: "include", Sources: []string{"192.0.2.2", "192.0.2.3"}, Refs: 2},
-		{Group: "239.1.1.1", Mode: "exclude", Sources: []string{}, Refs: 1},
+		{Group: "239.1.1.1", Mode: "exclude", Sources: []string{}, Refs: 1, Retransmissions: 2},
 	}, Protocol: Protocol{Name: "igmp", Version: 2, Robustness: 3, QueryIntervalSec: 60, QueryResponseIntervalSec: 5,
 		OlderQuerierUntil: map[string]time.Time{"2": now.Add(1500 * time.Millisecond)},
 		Querier:           &Querier{Addr: "192.0.2.254", Version: 2, LastQuery: now.Add(-12500 * time.Millisecond), MaxRespSec: 10},
@@ -84,6 +84,8 @@ func TestMetricsExposition(t *testing.T) {
 		`mcast_group_sources{interface="eth0",family="ipv4",group="239.1.1.1",mode="exclude"}`:    0,
 		`mcast_group_sources{interface="eth0",family="ipv6",group="ff3e::8000:1",mode="include"}`: 1,
 		`mcast_group_socket_memberships{interface="eth0",family="ipv4",group="232.1.1.1"}`:        2,
+		`mcast_group_pending_retransmissions{interface="eth0",family="ipv4",group="239.1.1.1"}`:   2,
+		`mcast_group_pending_retransmissions{interface="eth0",family="ipv4",group="232.1.1.1"}`:   0,
 		`mcast_protocol_version{interface="eth0",protocol="igmp"}`:                                2,
 		`mcast_robustness{interface="eth0",protocol="igmp"}`:                                      3,
 		`mcast_robustness{interface="eth0",protocol="mld"}`:                                       2,
