@@ -152,9 +152,9 @@ func warnVersions(e *env, lf *linkFlags, plans []joinPlan) {
 
 // groupSpec is one -g with the -s/-x that follow it.
 type groupSpec struct {
-	group    netip.Addr
-	include  []netip.Addr
-	exclude  []netip.Addr
+	group   netip.Addr
+	include []netip.Addr
+	exclude []netip.Addr
 }
 
 // groupSpecs collects -g, -s and -x in command-line order.
