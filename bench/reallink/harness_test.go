@@ -656,6 +656,9 @@ type sample struct {
 	qdrops    float64 // mcstack socket queue drops per second
 	cpu       float64 // process CPU seconds per second (cores)
 	cpuPerDg  float64 // process CPU ns per delivered datagram
+	// softirq: softirq time of all CPUs per second (cores); totalPerDg:
+	// process CPU plus softirq time per delivered datagram, ns.
+	softirq, totalPerDg float64
 }
 
 // measure runs one receiver of kind k with n sockets against trafgen for
@@ -676,6 +679,7 @@ func (e *env) measure(k kind, n, payload int, warmup, window time.Duration) (sam
 		softnet  uint64
 		c        counts
 		cpu      time.Duration
+		softirq  time.Duration
 		t        time.Time
 	}
 	take := func() (sn snap, err error) {
@@ -690,6 +694,9 @@ func (e *env) measure(k kind, n, payload int, warmup, window time.Duration) (sam
 		}
 		sn.c = r.counts()
 		sn.cpu = cpuTime()
+		if sn.softirq, err = softirqTime(); err != nil {
+			return sn, err
+		}
 		sn.t = time.Now()
 		return sn, nil
 	}
@@ -717,8 +724,112 @@ func (e *env) measure(k kind, n, payload int, warmup, window time.Duration) (sam
 			s.cpu = (b.cpu - a.cpu).Seconds() / dt
 			if d := b.c.delivered - a.c.delivered; d > 0 {
 				s.cpuPerDg = float64(b.cpu-a.cpu) / float64(d)
+				s.totalPerDg = float64(b.cpu-a.cpu+b.softirq-a.softirq) / float64(d)
 			}
+			s.softirq = (b.softirq - a.softirq).Seconds() / dt
 		}
 	}
 	return s, errors.Join(err, snd.stop(), r.close())
+}
+
+// Core separation. Go spreads the receiver's threads over every CPU, where
+// they would compete with trafgen, whose worker pins itself to CPU 0, and
+// the offered rate would depend on how much user-space CPU the measured
+// receiver burns. pin binds the process's threads to the other CPUs.
+//
+// The receiving side's kernel work (the veth's input backlog, IP and UDP
+// delivery with a clone per socket, or the AF_PACKET copy into a ring or
+// queue) still runs in the NET_RX softirq on the sending CPU: RPS on the
+// receiving veth would move it, but then the sender's socket runs out of
+// send buffer while frames wait in the other CPU's backlog and trafgen
+// 0.6.8 exits ("Flushing TX_RING failed: Resource temporarily
+// unavailable"), and its buffer limit is the machine-wide wmem_max. So that
+// work slows the sender instead (the offered column shows it) and the
+// softirq time of all CPUs is measured separately (softirqTime).
+
+// receiverCPUs returns the CPUs of the process's affinity mask except CPU 0
+// (trafgen's), and false when there are none.
+func receiverCPUs() (unix.CPUSet, bool) {
+	var all, rcv unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		return rcv, false
+	}
+	for c := 1; c < 1024; c++ {
+		if all.IsSet(c) {
+			rcv.Set(c)
+		}
+	}
+	return rcv, rcv.Count() > 0
+}
+
+// setProcessAffinity binds every thread of the process to set (threads
+// created later inherit it from their creator).
+func setProcessAffinity(set unix.CPUSet) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("sched_setaffinity(%d): %w", tid, err)
+		}
+	}
+	return nil
+}
+
+// cpuList is set as a list of CPU numbers.
+func cpuList(set unix.CPUSet) string {
+	var cs []string
+	for c := range 1024 {
+		if set.IsSet(c) {
+			cs = append(cs, strconv.Itoa(c))
+		}
+	}
+	return strings.Join(cs, ",")
+}
+
+// pin binds the process's threads to the CPUs other than CPU 0; a cleanup
+// of tb restores the original affinity.
+func pin(tb testing.TB) (cpus unix.CPUSet, ok bool) {
+	tb.Helper()
+	rcv, ok := receiverCPUs()
+	if !ok {
+		tb.Log("one CPU only: sender and receiver share it")
+		return rcv, false
+	}
+	var orig unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &orig); err != nil {
+		tb.Fatal(err)
+	}
+	if err := setProcessAffinity(rcv); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := setProcessAffinity(orig); err != nil {
+			tb.Error(err)
+		}
+	})
+	return rcv, true
+}
+
+// softirqTime is the time all CPUs spent in softirqs, from /proc/stat.
+func softirqTime() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq ...
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	n, err := strconv.ParseUint(f[7], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/stat softirq: %w", err)
+	}
+	return time.Duration(n) * (time.Second / 100), nil // USER_HZ ticks
 }
