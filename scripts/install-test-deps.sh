@@ -8,6 +8,8 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v bridge >/dev/null 2>&1 || need+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+# trafgen floods the veth in bench/reallink (its smoke test runs in make test).
+command -v trafgen >/dev/null 2>&1 || need+=(netsniff-ng)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: not root; missing ${need[*]} (tests that need them will skip)"

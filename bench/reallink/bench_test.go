@@ -129,6 +129,9 @@ func runConfig(b *testing.B, e *env, payload, n int) []row {
 		b.ReportMetric(m.drops+m.qdrops, string(k)+"-drops/s")
 		b.ReportMetric(m.cpuPerDg, string(k)+"-cpu-ns/dgram")
 		b.ReportMetric(m.totalPerDg, string(k)+"-cpu+softirq-ns/dgram")
+		if m.offered > 0 {
+			b.ReportMetric(m.minSocket/m.offered, string(k)+"-share-of-offered")
+		}
 	}
 	if kd := med[kindKernel].delivered; kd > 0 {
 		b.ReportMetric(med[kindRing].delivered/kd, "ring/kernel")
@@ -166,8 +169,8 @@ func printTable(w io.Writer, rows []row, window time.Duration, rounds int, setup
 	fmt.Fprintln(w, "(rates per second; drops: ring = AF_PACKET ring or queue full, for the kernel socket buffer full (per socket); queue = mcstack socket queues; link = veth and input backlog;")
 	fmt.Fprintln(w, " process CPU = getrusage of the receiving process; softirq = all CPUs' softirq time (/proc/stat), where the kernel's receive work runs; per dgram = per delivered datagram, summed over sockets)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| payload | sockets | receiver | offered (rx veth) | frames seen | delivered dgrams | least per socket | drops ring/rcvbuf | drops queue | drops link | process CPU (cores) | process ns/dgram | softirq (cores) | process+softirq ns/dgram | vs kernel | per socket vs floor |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| payload | sockets | receiver | offered (rx veth) | frames seen | delivered dgrams | least per socket | drops ring/rcvbuf | drops queue | drops link | process CPU (cores) | process ns/dgram | softirq (cores) | process+softirq ns/dgram | least per socket / offered | vs kernel | per socket vs floor |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	find := func(payload, n int, kd kind) (sample, bool) {
 		for _, r := range rows {
 			if r.payload == payload && r.sockets == n && r.kind == kd {
@@ -189,9 +192,9 @@ func printTable(w io.Writer, rows []row, window time.Duration, rounds int, setup
 		if r.kind == kindFloor {
 			sockets = "(1 ring)"
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.0f | %.2f | %.0f | %s | %s |\n",
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.0f | %.2f | %.0f | %s | %s | %s |\n",
 			r.payload, sockets, r.kind, k(m.offered), k(m.seen), k(m.delivered), k(m.minSocket),
-			k(m.drops), k(m.qdrops), k(m.linkDrops), m.cpu, m.cpuPerDg, m.softirq, m.totalPerDg, vsKernel, vsFloor)
+			k(m.drops), k(m.qdrops), k(m.linkDrops), m.cpu, m.cpuPerDg, m.softirq, m.totalPerDg, ratio(m.minSocket, m.offered), vsKernel, vsFloor)
 	}
 	fmt.Fprintln(w)
 }
