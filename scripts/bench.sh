@@ -10,7 +10,10 @@
 # micro-benchmarks of membership, wire, stack and bench/scale; COUNT
 # (default 5) for bench/gvisor; CHURN_ARGS (default "-churn.runs=5") for the
 # fixed-duration churn sub-benchmarks, e.g.
-# CHURN_ARGS="-churn.runs=5 -churn.duration=5s -churn.pps=50000".
+# CHURN_ARGS="-churn.runs=5 -churn.duration=5s -churn.pps=50000";
+# REALLINK_ARGS (default "-reallink.rounds=3 -reallink.window=2s") for the
+# real-link benchmark against the kernel (root and trafgen; it skips
+# otherwise; about 4 minutes).
 #
 # The plot is drawn by bench/cmd/churnreport, a Go program using only the
 # standard library (image/png, a built-in bitmap font): no gnuplot needed.
@@ -77,6 +80,12 @@ run scale $GO test -run '^$' -bench '^Benchmark(StateAccepts|FilterReceive)$' -b
 # Close cost vs G and a concurrent join's latency during a 4,096-group close.
 run scale-close $GO test -run '^$' -bench '^Benchmark(CloseGroups|JoinDuringClose)$' -benchtime 20x -timeout 10m ./bench/scale
 
+# Real link vs the kernel: namespaces, a veth pair and trafgen (root only;
+# -v so that a skip says why). The Markdown table goes to reallink-table.md.
+# shellcheck disable=SC2086
+run reallink $GO test -v -run '^$' -bench '^BenchmarkRealLink$' -benchtime 1x -timeout 30m ./bench/reallink -args ${REALLINK_ARGS:--reallink.rounds=3 -reallink.window=2s}
+awk '/^== reallink/ { p = 1 } p { print } p && /^\|/ { t = 1 } t && /^$/ { exit }' "$OUT/reallink.txt" >"$OUT/reallink-table.md"
+
 for pkg in membership wire stack; do
   if ls "$pkg"/*_test.go >/dev/null 2>&1 && grep -q '^func Benchmark' "$pkg"/*_test.go; then
     run "$pkg" $GO test -run '^$' -bench . -benchmem -timeout 10m "${bt[@]}" "./$pkg"
@@ -113,6 +122,13 @@ for f in scale-memberships scale-igmp scale scale-close membership stack; do
   grep -h -E '^(Benchmark|--- SKIP|--- FAIL|    .*NOT MEASURED)' "$OUT/$f.txt" 2>/dev/null
 done | sed 's/-[0-9]*[[:space:]]/ /' |
   awk '/^Benchmark/ { if (NF < 4) next; m=""; for (i=3; i<=NF; i+=2) m = m sprintf("  %s %s", $i, $(i+1)); print $1 m; next } { print }'
+echo
+echo "== real link vs the kernel (bench/out/reallink-table.md)"
+if [ -s "$OUT/reallink-table.md" ]; then
+  cat "$OUT/reallink-table.md"
+else
+  grep -h -E '^(--- SKIP|--- FAIL|    .*skipping)' "$OUT/reallink.txt" 2>/dev/null || echo "(no table)"
+fi
 echo
 echo "== receive throughput vs gVisor and the floor (bench/out/gvisor-ratio.txt)"
 cat "$OUT/gvisor-ratio.txt"

@@ -8,6 +8,8 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v bridge >/dev/null 2>&1 || need+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+# trafgen floods the veth in bench/reallink (its smoke test runs in make test).
+command -v trafgen >/dev/null 2>&1 || need+=(netsniff-ng)
 # promtool (internal/admin checks the metrics text with `promtool check
 # metrics`) comes from Debian's prometheus package. That package is the
 # whole server (about 95 MB with its web assets) and ships a service that
