@@ -226,11 +226,12 @@ func TestWriteNeverHangs(t *testing.T) {
 func TestOptionErrors(t *testing.T) {
 	p := newPair(t)
 	for name, o := range map[string]afpacket.Options{
-		"mode":          {Mode: afpacket.Mode(9)},
-		"block size":    {BlockSize: 1000},
-		"frame size":    {FrameSize: 100},
-		"write timeout": {WriteTimeout: -1},
-		"send buffer":   {SendBuffer: -1},
+		"mode":           {Mode: afpacket.Mode(9)},
+		"block size":     {BlockSize: 1000},
+		"frame size":     {FrameSize: 100},
+		"write timeout":  {WriteTimeout: -1},
+		"send buffer":    {SendBuffer: -1},
+		"receive buffer": {ReceiveBuffer: -1},
 	} {
 		err := p.a.Do(func() error {
 			ep, err := afpacket.Open(p.va, o)
