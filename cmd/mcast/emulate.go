@@ -120,6 +120,30 @@ type filterOverride struct {
 }
 
 func runEmulate(ctx context.Context, e *env, args []string) error {
+	cfg, err := parseEmulateArgs(e, args)
+	if err != nil {
+		return err
+	}
+	res, err := emulate(ctx, cfg, e.stderr)
+	if err != nil {
+		return err
+	}
+	res.printSummary(e.stdout)
+	if cfg.csvPath != "" {
+		if err := writeEventsCSV(cfg.csvPath, res); err != nil {
+			return fmt.Errorf("write %s: %w", cfg.csvPath, err)
+		}
+	}
+	if cfg.pngPath != "" {
+		if err := plotEvents(cfg.pngPath, res); err != nil {
+			return fmt.Errorf("plot %s: %w", cfg.pngPath, err)
+		}
+	}
+	return nil
+}
+
+// parseEmulateArgs parses and checks the command line.
+func parseEmulateArgs(e *env, args []string) (emuConfig, error) {
 	cfg := emuConfig{tty: e.tty}
 	var (
 		addrs, sources, filter, igmp, mld, filterFile, groupBase string
@@ -156,32 +180,17 @@ func runEmulate(ctx context.Context, e *env, args []string) error {
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the zap scenario's choices")
 	fs.BoolVar(&verbose, "v", false, "log stack debug events to stderr")
 	if err := parse(e, fs, emulateUsage, args); err != nil {
-		return err
+		return cfg, err
 	}
 	if err := cfg.finish(addrs, sources, filter, filterFile, igmp, mld, groupBase, port); err != nil {
-		return err
+		return cfg, err
 	}
 	lvl := slog.LevelWarn
 	if verbose {
 		lvl = slog.LevelDebug
 	}
 	cfg.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
-	res, err := emulate(ctx, cfg, e.stderr)
-	if err != nil {
-		return err
-	}
-	res.printSummary(e.stdout)
-	if cfg.csvPath != "" {
-		if err := writeEventsCSV(cfg.csvPath, res); err != nil {
-			return fmt.Errorf("write %s: %w", cfg.csvPath, err)
-		}
-	}
-	if cfg.pngPath != "" {
-		if err := plotEvents(cfg.pngPath, res); err != nil {
-			return fmt.Errorf("plot %s: %w", cfg.pngPath, err)
-		}
-	}
-	return nil
+	return cfg, nil
 }
 
 // finish validates the flags and fills in the parsed values.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcstack/mcstack/internal/plot"
+	"github.com/mcstack/mcstack/membership"
 )
 
 // pct are latency percentiles of one kind of event.
@@ -141,7 +142,7 @@ func fmtFilter(c *emuConfig) string {
 	switch {
 	case c.filter.mixed:
 		return fmt.Sprintf("mixed:%d", c.filter.k)
-	case c.filter.mode.String() == "EXCLUDE" && c.filter.k == 0:
+	case c.filter.mode == membership.Exclude && c.filter.k == 0:
 		return "asm"
 	}
 	return fmt.Sprintf("%s:%d", c.filter.mode, c.filter.k)

@@ -134,7 +134,7 @@ type tracker struct {
 	datagrams uint64
 	flood     uint64
 	excluded  uint64
-	reports   uint64 // report messages the hosts sent
+	reports   uint64                // report messages the hosts sent
 	floodBy   map[netip.Addr]uint64 // flooded datagrams per group
 }
 
@@ -327,7 +327,7 @@ func (t *tracker) finish() []*event {
 // progress is a snapshot for the live line.
 type progress struct {
 	joins, joinsDone, leaves, reports, datagrams, flood, excluded int
-	joinLat                                                     []time.Duration
+	joinLat                                                       []time.Duration
 }
 
 func (t *tracker) progress() progress {
