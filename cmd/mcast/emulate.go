@@ -104,6 +104,9 @@ type emuConfig struct {
 	// openParent opens the afpacket parent; tests replace it to open the
 	// socket inside a namespace. nil: afpacket.Open.
 	openParent func(iface string, log *slog.Logger) (link.Endpoint, error)
+	// onDone, when set, is called after the scenario and its hold, before
+	// the hosts leave (tests read the device's state there).
+	onDone func()
 }
 
 // filterSpec is the --filter pattern.
@@ -726,6 +729,9 @@ func emulate(ctx context.Context, cfg emuConfig, progressW io.Writer) (*emuResul
 	case <-ctx.Done():
 	}
 	res.interrupted = ctx.Err() != nil
+	if cfg.onDone != nil {
+		cfg.onDone()
+	}
 	stopProg()
 	progDone.Wait()
 	if !cfg.quiet && !cfg.tty {
