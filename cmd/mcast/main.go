@@ -73,6 +73,7 @@ var commands = []command{
 	{"demo", "in-memory LAN demo: querier, SSM/ASM receivers, socket churn, slow NIC filter", runDemo},
 	{"recv", "join groups on an interface and print one line per datagram", runRecv},
 	{"send", "send datagrams to multicast groups on an interface", runSend},
+	{"emulate", "emulate many multicast hosts on one interface and measure the device upstream", runEmulate},
 	{"stat", "show groups, filters, protocol and driver state of a running `mcast recv`", runStat},
 }
 

@@ -18,6 +18,8 @@ import (
 	"image/png"
 	"math"
 	"os"
+
+	"github.com/mcstack/mcstack/internal/plot"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,7 +58,7 @@ func main() {
 	}
 	printTable(rows, designs, delays)
 	if *pngPath != "" {
-		if err := plot(*pngPath, rows, designs, delays); err != nil {
+		if err := plotPNG(*pngPath, rows, designs, delays); err != nil {
 			fmt.Fprintln(os.Stderr, "churnreport:", err)
 			os.Exit(1)
 		}
@@ -241,7 +243,7 @@ var (
 	barNames = []string{"p50", "p99", "max"}
 )
 
-func plot(path string, rows map[key]row, designs []string, delays []float64) error {
+func plotPNG(path string, rows map[key]row, designs []string, delays []float64) error {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, r := range rows {
 		for _, v := range []float64{r.p50, r.p99, r.max} {
@@ -263,11 +265,11 @@ func plot(path string, rows map[key]row, designs []string, delays []float64) err
 	w := panelW * len(delays)
 	h := titleH + panelH
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	fill(img, img.Bounds(), white)
+	plot.Fill(img, img.Bounds(), white)
 	title := "Receive latency of paced multicast UDP while sockets join and close; driver takes D per filter update"
-	drawText(img, (w-textWidth(title, fontScale))/2, 12, title, fontScale, black)
+	plot.DrawText(img, (w-plot.TextWidth(title, fontScale))/2, 12, title, fontScale, black)
 	sub := "bars: p50, p99, max (µs, log scale) per design, without (quiet) and with churn; red line: mcstack target 1.5 × quiet p99"
-	drawText(img, (w-textWidth(sub, 1))/2, 12+textHeight(fontScale)+10, sub, 1, axisGray)
+	plot.DrawText(img, (w-plot.TextWidth(sub, 1))/2, 12+plot.TextHeight(fontScale)+10, sub, 1, axisGray)
 
 	for i, d := range delays {
 		x0 := i * panelW
@@ -293,18 +295,18 @@ func drawPanel(img *image.RGBA, x0, y0 int, d float64, rows map[key]row, designs
 		return py1 - int(math.Round(f*float64(py1-py0)))
 	}
 	t := fmt.Sprintf("D = %g ms", d)
-	drawText(img, (px0+px1-textWidth(t, fontScale))/2, y0+10, t, fontScale, black)
+	plot.DrawText(img, (px0+px1-plot.TextWidth(t, fontScale))/2, y0+10, t, fontScale, black)
 
 	// Decade grid lines and labels.
 	for v := ylo; v <= yhi*1.0001; v *= 10 {
 		y := yOf(v)
-		hline(img, px0, px1, y, gridGray)
+		plot.HLine(img, px0, px1, y, gridGray)
 		l := decadeLabel(v)
-		drawText(img, px0-8-textWidth(l, fontScale), y-textHeight(fontScale)/2, l, fontScale, axisGray)
+		plot.DrawText(img, px0-8-plot.TextWidth(l, fontScale), y-plot.TextHeight(fontScale)/2, l, fontScale, axisGray)
 	}
-	vline(img, px0, py0, py1, axisGray)
-	hline(img, px0, px1, py1, axisGray)
-	drawTextUp(img, x0+8, (py0+py1)/2+textWidth("latency", fontScale)/2, "latency", fontScale, axisGray)
+	plot.VLine(img, px0, py0, py1, axisGray)
+	plot.HLine(img, px0, px1, py1, axisGray)
+	plot.DrawTextUp(img, x0+8, (py0+py1)/2+plot.TextWidth("latency", fontScale)/2, "latency", fontScale, axisGray)
 
 	// One cluster of three bars per (design, churn).
 	clusters := len(designs) * 2
@@ -319,17 +321,17 @@ func drawPanel(img *image.RGBA, x0, y0 int, d float64, rows map[key]row, designs
 		if churn {
 			mode = "churn"
 		}
-		drawText(img, cx+(3*barW-textWidth(mode, 1))/2, py1+6, mode, 1, black)
+		plot.DrawText(img, cx+(3*barW-plot.TextWidth(mode, 1))/2, py1+6, mode, 1, black)
 		if ci%2 == 0 {
 			l := label(ds)
 			mid := px0 + int(cw*float64(ci+1))
-			drawText(img, mid-textWidth(l, fontScale)/2, py1+22, l, fontScale, black)
+			plot.DrawText(img, mid-plot.TextWidth(l, fontScale)/2, py1+22, l, fontScale, black)
 			if ci > 0 {
-				vline(img, px0+int(cw*float64(ci)), py1-4, py1+40, axisGray)
+				plot.VLine(img, px0+int(cw*float64(ci)), py1-4, py1+40, axisGray)
 			}
 		}
 		if !ok {
-			drawText(img, cx, py1-20, "n/a", 1, axisGray)
+			plot.DrawText(img, cx, py1-20, "n/a", 1, axisGray)
 			continue
 		}
 		for bi, v := range []float64{r.p50, r.p99, r.max} {
@@ -337,7 +339,7 @@ func drawPanel(img *image.RGBA, x0, y0 int, d float64, rows map[key]row, designs
 				continue
 			}
 			bx := cx + bi*barW
-			fill(img, image.Rect(bx, yOf(v), bx+barW-1, py1), barColors[bi])
+			plot.Fill(img, image.Rect(bx, yOf(v), bx+barW-1, py1), barColors[bi])
 		}
 		if ds == "mcstack" && churn {
 			if q, okq := rows[key{ds, d, false}]; okq && q.p99 > 0 {
@@ -355,8 +357,8 @@ func drawPanel(img *image.RGBA, x0, y0 int, d float64, rows map[key]row, designs
 	// Legend, top right of the plot area.
 	lx, ly := px1-3*64, py0-22
 	for i, n := range barNames {
-		fill(img, image.Rect(lx+i*64, ly, lx+i*64+12, ly+12), barColors[i])
-		drawText(img, lx+i*64+16, ly-1, n, fontScale, black)
+		plot.Fill(img, image.Rect(lx+i*64, ly, lx+i*64+12, ly+12), barColors[i])
+		plot.DrawText(img, lx+i*64+16, ly-1, n, fontScale, black)
 	}
 }
 
@@ -368,25 +370,4 @@ func decadeLabel(v float64) string {
 		return fmt.Sprintf("%gms", v/1e3)
 	}
 	return fmt.Sprintf("%gµs", v)
-}
-
-func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
-	r = r.Intersect(img.Bounds())
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			img.SetRGBA(x, y, c)
-		}
-	}
-}
-
-func hline(img *image.RGBA, x0, x1, y int, c color.RGBA) {
-	for x := x0; x <= x1; x++ {
-		img.SetRGBA(x, y, c)
-	}
-}
-
-func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
-	for y := y0; y <= y1; y++ {
-		img.SetRGBA(x, y, c)
-	}
 }

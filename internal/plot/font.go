@@ -1,4 +1,8 @@
-package main
+// Package plot holds the repository's standard-library-only drawing
+// helpers for PNG charts: a 5x7 bitmap font and filled rectangles and
+// lines on an *image.RGBA. bench/cmd/churnreport and `mcast emulate` use
+// it.
+package plot
 
 // A 5x7 bitmap font (the classic HD44780 character shapes), enough for the
 // plot's labels, so that drawing text needs nothing beyond the standard
@@ -95,8 +99,8 @@ var glyphs = map[rune][7]byte{
 	'?':  {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04},
 }
 
-// textWidth is the width in pixels of s drawn at the given scale.
-func textWidth(s string, scale int) int {
+// TextWidth is the width in pixels of s drawn at the given scale.
+func TextWidth(s string, scale int) int {
 	n := 0
 	for range s {
 		n++
@@ -107,12 +111,12 @@ func textWidth(s string, scale int) int {
 	return (n*6 - 1) * scale
 }
 
-// textHeight is the height in pixels of a line at the given scale.
-func textHeight(scale int) int { return 7 * scale }
+// TextHeight is the height in pixels of a line at the given scale.
+func TextHeight(scale int) int { return 7 * scale }
 
-// drawText draws s with its top-left corner at (x, y). Unknown runes are
+// DrawText draws s with its top-left corner at (x, y). Unknown runes are
 // drawn as '?'.
-func drawText(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
+func DrawText(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 	for _, r := range s {
 		g, ok := glyphs[r]
 		if !ok {
@@ -134,9 +138,9 @@ func drawText(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 	}
 }
 
-// drawTextUp draws s rotated 90° counter-clockwise (reading bottom to top)
+// DrawTextUp draws s rotated 90° counter-clockwise (reading bottom to top)
 // with its bottom-left corner at (x, y).
-func drawTextUp(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
+func DrawTextUp(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 	for _, r := range s {
 		g, ok := glyphs[r]
 		if !ok {
@@ -156,5 +160,29 @@ func drawTextUp(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 			}
 		}
 		y -= 6 * scale
+	}
+}
+
+// Fill paints r (clipped to img) with c.
+func Fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			img.SetRGBA(x, y, c)
+		}
+	}
+}
+
+// HLine draws a horizontal line from x0 to x1 (inclusive) at y.
+func HLine(img *image.RGBA, x0, x1, y int, c color.RGBA) {
+	for x := x0; x <= x1; x++ {
+		img.SetRGBA(x, y, c)
+	}
+}
+
+// VLine draws a vertical line from y0 to y1 (inclusive) at x.
+func VLine(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
+	for y := y0; y <= y1; y++ {
+		img.SetRGBA(x, y, c)
 	}
 }
