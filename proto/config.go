@@ -31,6 +31,15 @@ type Config struct {
 	// default 10 s (RFC 2236 §8.10, RFC 2710 §7.10).
 	UnsolicitedReportInterval   time.Duration
 	V1UnsolicitedReportInterval time.Duration
+	// ResponseMargin is the part of a query's Max Resp Time the engine
+	// keeps for its host's own latency, from the query's arrival to the
+	// report leaving the link: responses are scheduled (and General Query
+	// responses paced) within [0, MRT − ResponseMargin), the margin capped
+	// at half the MRT. Default 0: the whole MRT, as RFC 9776 §5.2, RFC
+	// 9777 §6.2 and Linux. A host that handles queries late — thousands
+	// of emulated hosts sharing two cores receive one query one after the
+	// other — sets it so that its reports still reach the router in time.
+	ResponseMargin time.Duration
 	// AcceptWithoutRouterAlert accepts queries lacking the Router Alert
 	// option (RFC 9776 §4.1.12 allows hosts to accept them for
 	// interoperability with older routers). Default false: they are dropped

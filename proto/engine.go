@@ -602,12 +602,22 @@ func (e *engine) receiveQuery(now time.Time, src, dst netip.Addr, ra bool, m inM
 		if m.level < levelV3 {
 			srcs = nil
 		}
-		e.v3Query(now, m.group, srcs, m.maxResp)
+		e.v3Query(now, m.group, srcs, e.responseWindow(m.maxResp))
 	} else {
 		// In IGMPv1/v2 and MLDv1 modes a newer query is answered as an
 		// older one: its sources are ignored (RFC 2236 §2.5).
-		e.v12Query(now, m.group, m.maxResp)
+		e.v12Query(now, m.group, e.responseWindow(m.maxResp))
 	}
+}
+
+// responseWindow is the part of a query's Max Resp Time the engine
+// schedules its response in: all of it less Config.ResponseMargin, the
+// margin at most half of it.
+func (e *engine) responseWindow(maxResp time.Duration) time.Duration {
+	if e.cfg.ResponseMargin <= 0 {
+		return maxResp
+	}
+	return maxResp - min(e.cfg.ResponseMargin, maxResp/2)
 }
 
 // learn adopts the querier's Robustness Variable and Query Interval from

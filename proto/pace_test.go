@@ -557,3 +557,59 @@ func TestShutdownDuringPacing(t *testing.T) {
 		})
 	}
 }
+
+// TestResponseMargin: with Config.ResponseMargin the response to a query
+// (General or group-specific, in IGMPv3/MLDv2 and in IGMPv2/MLDv1 modes)
+// is sent within the Max Resp Time less the margin, and still spread over
+// that window; a margin above half the MRT is capped there.
+func TestResponseMargin(t *testing.T) {
+	for _, f := range fams {
+		older := 2
+		if f.v6 {
+			older = 1
+		}
+		for _, tc := range []struct {
+			name     string
+			margin   time.Duration
+			mrt      time.Duration
+			window   time.Duration
+			force    int
+			specific bool
+		}{
+			{"v3 general", 150 * time.Millisecond, time.Second, 850 * time.Millisecond, 0, false},
+			{"v3 specific", 150 * time.Millisecond, time.Second, 850 * time.Millisecond, 0, true},
+			{"older version", 150 * time.Millisecond, time.Second, 850 * time.Millisecond, older, true},
+			{"capped at half", 5 * time.Second, time.Second, 500 * time.Millisecond, 0, false},
+			{"none", 0, time.Second, time.Second, 0, false},
+		} {
+			t.Run(f.name+"/"+tc.name, func(t *testing.T) {
+				opts := []opt{func(c *proto.Config) { c.ResponseMargin = tc.margin }}
+				if tc.force != 0 {
+					opts = append(opts, withForce(tc.force))
+				}
+				h := f.new(t, opts...)
+				h.joinMany(f, 1)
+				var latest time.Duration
+				for range 200 {
+					base := h.now.Sub(t0)
+					g := ""
+					if tc.specific {
+						g = f.groupName(0)
+					}
+					h.recv(f.query(g, tc.mrt))
+					evs := h.step()
+					if len(evs) == 0 {
+						t.Fatal("no response")
+					}
+					wantWithin(t, evs, base, base+tc.window)
+					latest = max(latest, evs[0].at-base)
+					h.drain()
+					h.now = h.now.Add(tc.mrt) // the next query comes later
+				}
+				if latest < tc.window*9/10 {
+					t.Errorf("latest response after %v: not spread over the %v window", latest, tc.window)
+				}
+			})
+		}
+	}
+}

@@ -14,14 +14,16 @@ import (
 	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/link/mux"
 	"github.com/mcstack/mcstack/membership"
+	"github.com/mcstack/mcstack/proto"
 	"github.com/mcstack/mcstack/stack"
 	"github.com/mcstack/mcstack/wire"
 )
 
 var (
-	flagHosts = flag.Int("emulate.hosts", 10000, "hosts in BenchmarkGeneralQuery and BenchmarkJoinRamp")
-	flagIdle  = flag.Int("emulate.idle", 2000, "hosts in BenchmarkIdleHost")
-	flagMRC   = flag.Int("emulate.mrc", 100, "Max Resp Code (tenths of a second) of the General Query in BenchmarkGeneralQuery and BenchmarkHostsGroupsSources")
+	flagHosts  = flag.Int("emulate.hosts", 10000, "hosts in BenchmarkGeneralQuery and BenchmarkJoinRamp")
+	flagIdle   = flag.Int("emulate.idle", 2000, "hosts in BenchmarkIdleHost")
+	flagMargin = flag.Duration("emulate.margin", 250*time.Millisecond, "the hosts' proto.Config.ResponseMargin (mcast emulate's --response-margin default)")
+	flagMRC    = flag.Int("emulate.mrc", 100, "Max Resp Code (tenths of a second) of the General Query in BenchmarkGeneralQuery and BenchmarkHostsGroupsSources")
 )
 
 // parent is the mux's parent: it counts what the hosts write, per host
@@ -97,7 +99,8 @@ func fleet(tb testing.TB, p *parent, n int) (*mux.Mux, []*host) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		st := stack.New(stack.Config{Clock: clk, QueueLen: 4})
+		st := stack.New(stack.Config{Clock: clk, QueueLen: 4,
+			IGMP: proto.Config{ResponseMargin: *flagMargin}, MLD: proto.Config{ResponseMargin: *flagMargin}})
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		ifc, err := st.AddInterface(ve, stack.InterfaceConfig{Addrs: []netip.Prefix{netip.PrefixFrom(a, 8)}})
 		if err != nil {

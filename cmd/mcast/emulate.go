@@ -89,6 +89,7 @@ type emuConfig struct {
 	zaps          int
 	hold          time.Duration
 	leaveWindow   time.Duration
+	respMargin    time.Duration
 	settle        time.Duration
 	pps           float64
 	size          int
@@ -121,6 +122,13 @@ type filterOverride struct {
 	mode        membership.Mode
 	sources     []netip.Addr
 }
+
+// defaultResponseMargin: the emulated hosts share the machine's cores, so
+// one query reaches them one after the other (about 5 µs per host: 50 ms
+// for 10,000) and their timers fire late under load; a host that drew a
+// delay at the very end of the Max Resp Time would answer after it. The
+// hosts schedule their answers within the MRT less this margin.
+const defaultResponseMargin = 250 * time.Millisecond
 
 func runEmulate(ctx context.Context, e *env, args []string) error {
 	cfg, err := parseEmulateArgs(e, args)
@@ -170,6 +178,7 @@ func parseEmulateArgs(e *env, args []string) (emuConfig, error) {
 	fs.StringVar(&mld, "mld", "2", "MLD `versions` forced per host, cycled: 1, 2 or a list")
 	fs.UintVar(&port, "port", 5001, "UDP `port` the hosts' sockets listen on (and the memlan sender sends to)")
 	fs.IntVar(&cfg.zaps, "zaps", 0, "channel changes in the zap scenario (0: one per host)")
+	fs.DurationVar(&cfg.respMargin, "response-margin", defaultResponseMargin, "part of a query's Max Resp Time the hosts keep for their own latency (proto.Config.ResponseMargin; capped at half the MRT)")
 	fs.DurationVar(&cfg.hold, "hold", 2*time.Second, "keep measuring this long after the last op")
 	fs.DurationVar(&cfg.leaveWindow, "leave-window", 3*time.Second, "after a leave report, datagrams of the (S,G) count toward the leave latency this long; later ones are flooding")
 	fs.DurationVar(&cfg.settle, "settle", 10*time.Second, "leave-ramp and zap: wait at most this long for the setup joins to get traffic")
@@ -299,8 +308,8 @@ func (cfg *emuConfig) finish(addrs, sources, filter, filterFile, igmp, mld, grou
 		cfg.zaps = cfg.hosts
 	}
 	switch {
-	case cfg.hold < 0 || cfg.leaveWindow < 0 || cfg.settle < 0:
-		return usageErr("--hold, --leave-window and --settle must not be negative")
+	case cfg.hold < 0 || cfg.leaveWindow < 0 || cfg.settle < 0 || cfg.respMargin < 0:
+		return usageErr("--hold, --leave-window, --settle and --response-margin must not be negative")
 	case !(cfg.pps > 0) || cfg.pps > 10000:
 		return usageErr("--pps %v: want 0 < pps <= 10000", cfg.pps)
 	case cfg.size < 0 || cfg.size > 1400:
@@ -591,8 +600,8 @@ func emulate(ctx context.Context, cfg emuConfig, progressW io.Writer) (*emuResul
 			Logger:   cfg.log,
 			Clock:    clk,
 			QueueLen: 4,
-			IGMP:     proto.Config{ForceVersion: iv},
-			MLD:      proto.Config{ForceVersion: mv},
+			IGMP:     proto.Config{ForceVersion: iv, ResponseMargin: cfg.respMargin},
+			MLD:      proto.Config{ForceVersion: mv, ResponseMargin: cfg.respMargin},
 		})
 		ifc, err := st.AddInterface(&hostEndpoint{Endpoint: ve, host: i, tr: tr}, stack.InterfaceConfig{Addrs: addrs})
 		if err != nil {
