@@ -3,7 +3,7 @@
 # under bench/out/ (gitignored), draws bench/churn-latency.png and prints
 # the result tables.
 #
-#   scripts/bench.sh                 everything (make bench); 6-10 min on 2 cores
+#   scripts/bench.sh                 everything (make bench); about 15 min on 2 cores (as root)
 #   scripts/bench.sh plot CSV PNG    only redraw the churn plot (and print its table)
 #
 # Environment: GO (default go); BENCHTIME (default: go test's 1s) for the
@@ -86,6 +86,17 @@ run scale-close $GO test -run '^$' -bench '^Benchmark(CloseGroups|JoinDuringClos
 run reallink $GO test -v -run '^$' -bench '^BenchmarkRealLink$' -benchtime 1x -timeout 30m ./bench/reallink -args ${REALLINK_ARGS:--reallink.rounds=3 -reallink.window=2s}
 awk '/^== reallink/ { p = 1 } p { print } p && /^\|/ { t = 1 } t && /^$/ { exit }' "$OUT/reallink.txt" >"$OUT/reallink-table.md"
 
+# AF_PACKET receive modes side by side (root only): trafgen flood, the ring
+# vs recvmsg (frames/s, share of offered, CPU per frame), and the latency a
+# ring block's retire timeout adds at a low rate.
+run afpacket-modes $GO test -v -run '^$' -bench 'ReceiveModes|RetireLatency' -benchtime 1x -timeout 10m ./link/afpacket
+
+# mcast emulate: idle host cost on the mux, 10,000 hosts answering one
+# General Query, the join ramp, 1,000 hosts x 10 groups x 10 sources; and the
+# mux's delivery cost per frame vs the number of hosts.
+run emulate $GO test -run '^$' -bench . -benchtime=1x -timeout 10m ./bench/emulate
+run mux $GO test -run '^$' -bench Deliver -benchtime=20000x -timeout 10m ./link/mux
+
 for pkg in membership wire stack; do
   if ls "$pkg"/*_test.go >/dev/null 2>&1 && grep -q '^func Benchmark' "$pkg"/*_test.go; then
     run "$pkg" $GO test -run '^$' -bench . -benchmem -timeout 10m "${bt[@]}" "./$pkg"
@@ -129,6 +140,12 @@ if [ -s "$OUT/reallink-table.md" ]; then
 else
   grep -h -E '^(--- SKIP|--- FAIL|    .*skipping)' "$OUT/reallink.txt" 2>/dev/null || echo "(no table)"
 fi
+echo
+echo "== AF_PACKET receive modes, mcast emulate, mux"
+for f in afpacket-modes emulate mux; do
+  grep -h -E '^(Benchmark|--- SKIP|--- FAIL)' "$OUT/$f.txt" 2>/dev/null
+done | sed 's/-[0-9]*[[:space:]]/ /' |
+  awk '/^Benchmark/ { if (NF < 4) next; m=""; for (i=3; i<=NF; i+=2) m = m sprintf("  %s %s", $i, $(i+1)); print $1 m; next } { print }'
 echo
 echo "== receive throughput vs gVisor and the floor (bench/out/gvisor-ratio.txt)"
 cat "$OUT/gvisor-ratio.txt"
