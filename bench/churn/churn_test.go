@@ -29,7 +29,7 @@ var driverDelays = []time.Duration{time.Millisecond, 10 * time.Millisecond}
 // -benchtime=1x), so that both sides of the comparison see the same
 // machine load; the percentiles reported are the median over the runs, max
 // the largest. p99-ratio is the churn p99 over the quiet p99 (target for
-// mcstack: <= 1.5).
+// mcstack: <= 1.2).
 func BenchmarkChurn(b *testing.B) {
 	for _, d := range driverDelays {
 		for _, ds := range designs {

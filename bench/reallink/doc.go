@@ -6,5 +6,5 @@
 // AF_PACKET recvmsg backend, mcstack on the TPACKET_V3 ring backend, and a
 // bare TPACKET_V3 reader that only counts frames (the ring backend's
 // floor), with 1, 4 and 16 sockets joined to the group. It needs root and
-// trafgen and skips otherwise. See RESULTS.md and BENCHMARKS.md.
+// trafgen and skips otherwise. BENCHMARKS.md §1 has the set-up, the command and the results.
 package reallink

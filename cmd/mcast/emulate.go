@@ -54,7 +54,7 @@ between hosts. --filter-file overrides it per host, one line per range:
 "FIRST[-LAST] include|exclude [SRC,...]". --igmp/--mld force a version,
 or cycle through a list over the hosts ("2,3": even hosts v2, odd v3).
 
-Measured at the port, per event (see EMULATE.md for the method): join
+Measured at the port, per event (see the README for the method): join
 latency, host's first report -> first datagram of that (S,G); leave latency,
 leave report -> last datagram of the (S,G) once no host wants it; datagrams
 of groups no host joined (flood) and of sources the members' filters exclude

@@ -150,7 +150,7 @@ func (tp *bridgeTopo) emulate(t *testing.T, args ...string) (*emuResult, []netns
 // traffic and the bridge's mdb holds, per group, exactly the sources the
 // hosts included. Flooding and excluded-source datagrams are what the
 // bridge does: logged, and the excluded count is cross-checked with
-// tcpdump (kernel 6.18 forwards the non-included source: see EMULATE.md).
+// tcpdump (kernel 6.18 forwards the non-included source: see BENCHMARKS.md §7).
 func TestEmulateBridgeJoinRamp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("namespaces")
