@@ -108,20 +108,8 @@ func (tp *bridgeTopo) sender(t *testing.T, groups, sources []netip.Addr, port ui
 
 func (tp *bridgeTopo) emulate(t *testing.T, args ...string) (*emuResult, []netns.MDBEntry) {
 	t.Helper()
-	cfg, err := parseEmulateArgs(&env{stdout: io.Discard, stderr: io.Discard}, append([]string{"-i", tp.eE, "--quiet"}, args...))
-	must(t, err)
-	cfg.log = slog.New(slog.DiscardHandler)
-	cfg.openParent = func(iface string, log *slog.Logger) (link.Endpoint, error) {
-		var ep link.Endpoint
-		err := tp.emu.Do(func() error {
-			a, err := afpacket.Open(iface, afpacket.Options{FilterCapacity: 1, Logger: log})
-			ep = a
-			return err
-		})
-		return ep, err
-	}
 	var mdb []netns.MDBEntry
-	cfg.onDone = func() {
+	res := emulateInNS(t, tp.emu, tp.eE, func() {
 		all, err := tp.br.MDB()
 		if err != nil {
 			t.Errorf("bridge mdb: %v", err)
@@ -134,7 +122,28 @@ func (tp *bridgeTopo) emulate(t *testing.T, args ...string) (*emuResult, []netns
 		if tp.onDone != nil {
 			tp.onDone()
 		}
+	}, args...)
+	return res, mdb
+}
+
+// emulateInNS runs `mcast emulate` with args on interface iface of
+// namespace ns (the afpacket backend, opened inside ns), calling onDone
+// while the hosts are still joined, and logs its summary.
+func emulateInNS(t *testing.T, ns *netns.NS, iface string, onDone func(), args ...string) *emuResult {
+	t.Helper()
+	cfg, err := parseEmulateArgs(&env{stdout: io.Discard, stderr: io.Discard}, append([]string{"-i", iface, "--quiet"}, args...))
+	must(t, err)
+	cfg.log = slog.New(slog.DiscardHandler)
+	cfg.openParent = func(iface string, log *slog.Logger) (link.Endpoint, error) {
+		var ep link.Endpoint
+		err := ns.Do(func() error {
+			a, err := afpacket.Open(iface, afpacket.Options{FilterCapacity: 1, Logger: log})
+			ep = a
+			return err
+		})
+		return ep, err
 	}
+	cfg.onDone = onDone
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := emulate(ctx, cfg, io.Discard)
@@ -142,7 +151,7 @@ func (tp *bridgeTopo) emulate(t *testing.T, args ...string) (*emuResult, []netns
 	var sum strings.Builder
 	res.printSummary(&sum)
 	t.Logf("mcast emulate %s\n%s", strings.Join(args, " "), sum.String())
-	return res, mdb
+	return res
 }
 
 // TestEmulateBridgeJoinRamp: 40 hosts join 20 groups (INCLUDE 1 of 2

@@ -3,11 +3,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"net/netip"
 	"os"
@@ -23,8 +20,6 @@ import (
 	"time"
 
 	"github.com/mcstack/mcstack/internal/netns"
-	"github.com/mcstack/mcstack/link"
-	"github.com/mcstack/mcstack/link/afpacket"
 )
 
 // FRRouting's pimd as the IGMPv3 querier and router upstream of `mcast
@@ -395,30 +390,10 @@ func checkLearned(t *testing.T, st frrState, want map[string]*routerView) {
 	}
 }
 
-// emulateFrr runs `mcast emulate` on the emulator's interface.
+// emulate runs `mcast emulate` on the emulator's interface.
 func (tp *frrTopo) emulate(t *testing.T, onDone func(), args ...string) *emuResult {
 	t.Helper()
-	cfg, err := parseEmulateArgs(&env{stdout: io.Discard, stderr: io.Discard}, append([]string{"-i", tp.eE, "--quiet"}, args...))
-	must(t, err)
-	cfg.log = slog.New(slog.DiscardHandler)
-	cfg.openParent = func(iface string, log *slog.Logger) (link.Endpoint, error) {
-		var ep link.Endpoint
-		err := tp.emu.Do(func() error {
-			a, err := afpacket.Open(iface, afpacket.Options{FilterCapacity: 1, Logger: log})
-			ep = a
-			return err
-		})
-		return ep, err
-	}
-	cfg.onDone = onDone
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := emulate(ctx, cfg, io.Discard)
-	must(t, err)
-	var sum strings.Builder
-	res.printSummary(&sum)
-	t.Logf("mcast emulate %s\n%s", strings.Join(args, " "), sum.String())
-	return res
+	return emulateInNS(t, tp.emu, tp.eE, onDone, args...)
 }
 
 func (tp *frrTopo) stats(t *testing.T) (reportsV3, gqSent int) {
