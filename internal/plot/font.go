@@ -118,22 +118,9 @@ func TextHeight(scale int) int { return 7 * scale }
 // drawn as '?'.
 func DrawText(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 	for _, r := range s {
-		g, ok := glyphs[r]
-		if !ok {
-			g = glyphs['?']
-		}
-		for row := 0; row < 7; row++ {
-			for col := 0; col < 5; col++ {
-				if g[row]&(0x10>>col) == 0 {
-					continue
-				}
-				for dy := 0; dy < scale; dy++ {
-					for dx := 0; dx < scale; dx++ {
-						img.Set(x+col*scale+dx, y+row*scale+dy, c)
-					}
-				}
-			}
-		}
+		glyphDots(r, func(col, row int) {
+			square(img, x+col*scale, y+row*scale, scale, c)
+		})
 		x += 6 * scale
 	}
 }
@@ -142,24 +129,36 @@ func DrawText(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 // with its bottom-left corner at (x, y).
 func DrawTextUp(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 	for _, r := range s {
-		g, ok := glyphs[r]
-		if !ok {
-			g = glyphs['?']
-		}
-		for row := 0; row < 7; row++ {
-			for col := 0; col < 5; col++ {
-				if g[row]&(0x10>>col) == 0 {
-					continue
-				}
-				// (col, row) -> (row, -col)
-				for dy := 0; dy < scale; dy++ {
-					for dx := 0; dx < scale; dx++ {
-						img.Set(x+row*scale+dx, y-col*scale-dy, c)
-					}
-				}
+		// (col, row) -> (row, -col)
+		glyphDots(r, func(col, row int) {
+			square(img, x+row*scale, y-col*scale-(scale-1), scale, c)
+		})
+		y -= 6 * scale
+	}
+}
+
+// glyphDots calls dot for each lit dot of r's 5×7 glyph ('?' for an
+// unknown rune), column 0..4 from the left, row 0..6 from the top.
+func glyphDots(r rune, dot func(col, row int)) {
+	g, ok := glyphs[r]
+	if !ok {
+		g = glyphs['?']
+	}
+	for row := 0; row < 7; row++ {
+		for col := 0; col < 5; col++ {
+			if g[row]&(0x10>>col) != 0 {
+				dot(col, row)
 			}
 		}
-		y -= 6 * scale
+	}
+}
+
+// square paints the scale × scale square with top-left corner (x, y).
+func square(img *image.RGBA, x, y, scale int, c color.Color) {
+	for dy := 0; dy < scale; dy++ {
+		for dx := 0; dx < scale; dx++ {
+			img.Set(x+dx, y+dy, c)
+		}
 	}
 }
 
