@@ -309,7 +309,7 @@ func TestInteropCLISignal(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command("ip", "netns", "exec", tp.stk.Name, bin, "recv",
 		"-i", tp.vStk, "-a", stackAddr4.String(), "-a", stackAddr6.String(),
-		"-g", g4.String(), "-g", g6.String(), "-s", srcA4.String(), "-s", srcA6.String(),
+		"-g", g4.String(), "-s", srcA4.String(), "-g", g6.String(), "-s", srcA6.String(),
 		"-p", strconv.Itoa(port), "--admin", "off")
 	cmd.Stdout = &lockedWriter{w: &stdout, mu: &mu}
 	cmd.Stderr = &lockedWriter{w: &stderr, mu: &mu}
