@@ -195,3 +195,41 @@ func TestRecvInterfaceGone(t *testing.T) {
 		t.Fatal("recv runs on after its interface disappeared")
 	}
 }
+
+// TestRecvWarnsOlderVersionSources: IGMPv2 and MLDv1 cannot carry
+// sources; recv says so for each source-filtered group, and not for an
+// any-source one or under IGMPv3.
+func TestRecvWarnsOlderVersionSources(t *testing.T) {
+	useMemlan(t)
+	for _, tc := range []struct {
+		args []string
+		want []string
+		not  []string
+	}{
+		{[]string{"-igmp", "2", "-g", "232.1.1.1", "-s", "192.0.2.2", "-g", "239.1.1.1"},
+			[]string{"warning: IGMPv2 reports cannot carry sources", "232.1.1.1"}, []string{"239.1.1.1"}},
+		{[]string{"-mld", "1", "-a", "2001:db8::1/64", "-g", "ff3e::8000:1", "-x", "2001:db8::2"},
+			[]string{"warning: MLDv1 reports cannot carry sources", "ff3e::8000:1"}, nil},
+		{[]string{"-g", "232.1.1.1", "-s", "192.0.2.2"}, nil, []string{"warning"}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		args := append([]string{"recv", "-i", "w0", "-a", "192.0.2.1/24", "-admin", "off", "-duration", "50ms"}, tc.args...)
+		code, _, errOut := runCmd(t, ctx, args...)
+		cancel()
+		if code != exitOK {
+			t.Fatalf("%q: exit %d: %s", args, code, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%q: stderr lacks %q:\n%s", tc.args, w, errOut)
+			}
+		}
+		for _, line := range strings.Split(errOut, "\n") {
+			for _, n := range tc.not {
+				if strings.Contains(line, "warning") && strings.Contains(line, n) {
+					t.Errorf("%q: a warning mentions %q: %s", tc.args, n, line)
+				}
+			}
+		}
+	}
+}
