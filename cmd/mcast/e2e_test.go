@@ -61,6 +61,7 @@ func useMemlanOpts(t *testing.T, opts memlan.Options) *memlan.LAN {
 	}
 	t.Cleanup(func() {
 		openLink = old
+		memlanEndpoints.Clear()
 		lan.Close()
 	})
 	return lan
