@@ -1,10 +1,13 @@
 // Command mcast runs the mcstack multicast host stack from the command line.
 //
-//	mcast demo   an in-memory LAN with a querier, senders, SSM/ASM receivers
-//	             and socket churn behind a slow NIC filter (no root needed)
-//	mcast recv   join groups on a real interface and print each datagram
-//	mcast send   send datagrams to groups on a real interface
-//	mcast stat   show the state of a running `mcast recv` (admin socket)
+//	mcast demo     an in-memory LAN with a querier, senders, SSM/ASM receivers
+//	               and socket churn behind a slow NIC filter (no root needed)
+//	mcast recv     join groups on a real interface; a receiver monitor (loss,
+//	               reordering, rate, latency per source and group)
+//	mcast send     send datagrams to groups on a real interface
+//	mcast emulate  thousands of full multicast hosts on one interface, to
+//	               load-test the switch or router upstream
+//	mcast stat     show the state of a running `mcast recv` (admin socket)
 //
 // Exit codes, for scripts:
 //
@@ -71,7 +74,7 @@ type command struct {
 
 var commands = []command{
 	{"demo", "in-memory LAN demo: querier, SSM/ASM receivers, socket churn, slow NIC filter", runDemo},
-	{"recv", "join groups on an interface and print one line per datagram", runRecv},
+	{"recv", "join groups on an interface; per-datagram lines and loss/rate/latency per source and group", runRecv},
 	{"send", "send datagrams to multicast groups on an interface", runSend},
 	{"emulate", "emulate many multicast hosts on one interface and measure the device upstream", runEmulate},
 	{"stat", "show groups, filters, protocol and driver state of a running `mcast recv`", runStat},
