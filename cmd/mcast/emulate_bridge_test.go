@@ -285,3 +285,69 @@ func TestEmulateBridgeMDBLimit(t *testing.T) {
 		t.Error("no join got traffic")
 	}
 }
+
+// TestEmulateBridgeLeaveRamp: 40 hosts, one group each (INCLUDE one
+// source), join, get traffic, then leave at 40 leaves/s through the
+// snooping bridge. Every leave is the group's last, so each has a leave
+// latency (leave report → last datagram at the port). In both cases the
+// leave reports must all be seen and the bridge's mdb must hold none of
+// the groups once the hold after the ramp is over (the oracle).
+//
+// What the bridge then does with the traffic is measured, not assumed:
+// with the port's default mcast_flood on, a pruned group is unregistered
+// multicast and the bridge floods it to the port again, so the leaves end
+// "not-pruned" and the datagrams count as flooding (logged); with
+// mcast_flood off (a switch that drops unregistered multicast) every leave
+// must be pruned within --leave-window, and its latency is logged.
+func TestEmulateBridgeLeaveRamp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("namespaces")
+	}
+	for _, flood := range []bool{true, false} {
+		t.Run(fmt.Sprintf("mcast_flood=%v", flood), func(t *testing.T) {
+			tp := newBridgeTopo(t)
+			if !flood {
+				if out, err := tp.br.Run("bridge", "link", "set", "dev", tp.pE, "mcast_flood", "off"); err != nil {
+					t.Fatalf("mcast_flood off: %v %s", err, out)
+				}
+			}
+			const n = 40
+			var groups []netip.Addr
+			for i := range n {
+				groups = append(groups, addrAdd(netip.MustParseAddr("232.3.0.0"), uint64(i)))
+			}
+			stop := tp.sender(t, groups, []netip.Addr{netip.MustParseAddr("192.0.2.1")}, 5001, 100)
+			defer stop()
+			res, mdb := tp.emulate(t, "--scenario", "leave-ramp", "--hosts", fmt.Sprint(n), "--addrs", "198.51.100.0/24",
+				"--groups", fmt.Sprint(n), "--group-base", "232.3.0.0", "--rate", "40", "--filter", "include:1",
+				"--sources", "192.0.2.1", "--hold", "4s", "--leave-window", "3s")
+			var lat []time.Duration
+			notPruned := 0
+			for _, ev := range res.events {
+				if ev.kind != evLeave || ev.phase != "ramp" {
+					continue
+				}
+				if ev.report.IsZero() {
+					t.Errorf("host %d leaving %v: no leave report seen", ev.host, ev.group)
+					continue
+				}
+				if ev.notPruned {
+					notPruned++
+				} else if d, ok := ev.latency(); ok {
+					lat = append(lat, d)
+				}
+			}
+			for _, e := range mdb {
+				if strings.HasPrefix(e.Grp, "232.3.") {
+					t.Errorf("bridge mdb still holds %s %s on the emulator's port after every host left", e.Grp, e.Src)
+				}
+			}
+			s := summarize(lat)
+			t.Logf("Linux bridge, mcast_flood %v: %d of %d leaves pruned within %v (leave latency p50 %v p99 %v max %v), %d not pruned; %d datagrams flooded",
+				flood, len(lat), n, res.cfg.leaveWindow, roundDur(s.P50), roundDur(s.P99), roundDur(s.Max), notPruned, res.flood)
+			if !flood && len(lat) != n {
+				t.Errorf("with mcast_flood off, %d of %d leaves were pruned within the leave window", len(lat), n)
+			}
+		})
+	}
+}
