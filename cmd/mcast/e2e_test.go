@@ -67,6 +67,17 @@ func useMemlanOpts(t *testing.T, opts memlan.Options) *memlan.LAN {
 	return lan
 }
 
+// goRecv runs `mcast recv args...` through run() in the background, as
+// the binary would: its output streams, its exit code (once it exits) and
+// what SIGTERM does (cancel its context).
+func goRecv(ctx context.Context, args ...string) (stdout, stderr *syncBuffer, done <-chan int, stop context.CancelFunc) {
+	rctx, cancel := context.WithCancel(ctx)
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	ch := make(chan int, 1)
+	go func() { ch <- run(rctx, &env{stdout: stdout, stderr: stderr}, append([]string{"recv"}, args...)) }()
+	return stdout, stderr, ch, cancel
+}
+
 // memlanEndpoints holds the endpoints useMemlan opened, by -i name.
 var memlanEndpoints sync.Map
 
@@ -107,15 +118,10 @@ func TestRecvSendStatMemlan(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rctx, stopRecv := context.WithCancel(ctx)
+	rout, rerr, recvDone, stopRecv := goRecv(ctx, "-i", "r0",
+		"-a", "192.0.2.1/24", "-a", "2001:db8::1/64", "-g", "232.1.1.1", "-s", "192.0.2.2",
+		"-g", "ff3e::8000:1", "-s", "2001:db8::2", "-p", "5001", "-admin", sock)
 	defer stopRecv()
-	var rout, rerr syncBuffer
-	recvDone := make(chan int, 1)
-	go func() {
-		recvDone <- run(rctx, &env{stdout: &rout, stderr: &rerr}, []string{"recv", "-i", "r0",
-			"-a", "192.0.2.1/24", "-a", "2001:db8::1/64", "-g", "232.1.1.1", "-s", "192.0.2.2",
-			"-g", "ff3e::8000:1", "-s", "2001:db8::2", "-p", "5001", "-admin", sock})
-	}()
 
 	// Wait until recv serves its status with both groups programmed in
 	// its NIC filter: from then on every datagram sent must arrive.

@@ -80,15 +80,10 @@ func TestRecvMetricsListen(t *testing.T) {
 	sock := filepath.Join(shortTemp(t), "r.sock")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rctx, stopRecv := context.WithCancel(ctx)
+	_, rerr, recvDone, stopRecv := goRecv(ctx, "-i", "r0",
+		"-a", "192.0.2.1/24", "-a", "2001:db8::1/64", "-g", "232.1.1.1", "-s", "192.0.2.2", "-g", "ff3e::8000:1", "-s", "2001:db8::2",
+		"-admin", sock, "--metrics-listen", "127.0.0.1:0")
 	defer stopRecv()
-	var rout, rerr syncBuffer
-	recvDone := make(chan int, 1)
-	go func() {
-		recvDone <- run(rctx, &env{stdout: &rout, stderr: &rerr}, []string{"recv", "-i", "r0",
-			"-a", "192.0.2.1/24", "-a", "2001:db8::1/64", "-g", "232.1.1.1", "-s", "192.0.2.2", "-g", "ff3e::8000:1", "-s", "2001:db8::2",
-			"-admin", sock, "--metrics-listen", "127.0.0.1:0"})
-	}()
 	addrRE := regexp.MustCompile(`metrics on http://(127\.0\.0\.1:\d+)/metrics`)
 	var url string
 	for deadline := time.Now().Add(10 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {

@@ -26,10 +26,7 @@ type jsonLine struct {
 // its socket filter is in place (a short settle: memlan programs at once).
 func startRecv(t *testing.T, ctx context.Context, args ...string) (stop func() (int, string, string)) {
 	t.Helper()
-	rctx, cancel := context.WithCancel(ctx)
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(rctx, &env{stdout: &out, stderr: &errOut}, append([]string{"recv"}, args...)) }()
+	out, errOut, done, cancel := goRecv(ctx, args...)
 	time.Sleep(200 * time.Millisecond)
 	return func() (int, string, string) {
 		cancel()
@@ -166,11 +163,8 @@ func TestRecvInterfaceGone(t *testing.T) {
 	useMemlan(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, &env{stdout: &out, stderr: &errOut}, []string{"recv", "-i", "gone0", "-a", "192.0.2.1/24", "-g", "239.1.1.1", "-admin", "off"})
-	}()
+	_, errOut, done, stop := goRecv(ctx, "-i", "gone0", "-a", "192.0.2.1/24", "-g", "239.1.1.1", "-admin", "off")
+	defer stop()
 	var ep *memlan.Endpoint
 	for deadline := time.Now().Add(5 * time.Second); ep == nil; time.Sleep(10 * time.Millisecond) {
 		if v, ok := memlanEndpoints.Load("gone0"); ok {
