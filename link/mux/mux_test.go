@@ -472,3 +472,92 @@ func TestMACs(t *testing.T) {
 		t.Errorf("endpoint 3: mac %v mtu %d name %q", mac, e.MTU(), e.Name())
 	}
 }
+
+// gateParent blocks SetMulticastFilter while the gate is closed, to hold
+// a parent call in progress for as long as a test wants.
+type gateParent struct {
+	link.Endpoint
+	closed  atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateParent) SetMulticastFilter(addrs []wire.MAC) (link.FilterStatus, error) {
+	if g.closed.Load() {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return g.Endpoint.SetMulticastFilter(addrs)
+}
+
+// TestNoLockAcrossParentCall checks the lock rule of Mux.idx: nobody holds
+// it across a parent call. While one host's SetMulticastFilter waits in a
+// parent call that does not return, frames are still delivered to the
+// other hosts and a new host can be created and attached.
+func TestNoLockAcrossParentCall(t *testing.T) {
+	lan := memlan.New(memlan.Options{Seed: 1})
+	defer lan.Close()
+	peer := lan.NewEndpoint("peer", memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, 0, 0xfe}})
+	gp := &gateParent{Endpoint: lan.NewEndpoint("parent", memlan.EndpointConfig{MAC: wire.MAC{2, 0, 0, 0, 0, 1}, FilterCapacity: 64}),
+		entered: make(chan struct{}, 1), release: make(chan struct{})}
+	m, err := mux.New(gp, mux.Options{Base: wire.MAC{2, 0xaa, 0, 0, 0, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var inCall, bad atomic.Int32
+	var eps []*mux.Endpoint
+	var recs []*recorder
+	for i := range 2 {
+		e, err := m.NewEndpoint(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &recorder{inCall: &inCall, bad: &bad}
+		if err := e.Attach(r); err != nil {
+			t.Fatal(err)
+		}
+		eps, recs = append(eps, e), append(recs, r)
+	}
+	if _, err := eps[0].SetMulticastFilter([]wire.MAC{g1}); err != nil {
+		t.Fatal(err)
+	}
+	gp.closed.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := eps[1].SetMulticastFilter([]wire.MAC{g2})
+		done <- err
+	}()
+	select {
+	case <-gp.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parent was not called")
+	}
+	// The parent call is in progress and will not return until released.
+	fr := wire.AppendEthernet(nil, g1, peer.HardwareAddr(), 0x88b5)
+	if err := peer.WriteFrame(append(fr, "during"...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a delivery while a parent call is in progress", func() bool { return len(recs[0].got()) > 0 })
+	created := make(chan error, 1)
+	go func() {
+		e, err := m.NewEndpoint(7)
+		if err == nil {
+			err = e.Attach(&recorder{inCall: &inCall, bad: &bad})
+		}
+		created <- err
+	}()
+	select {
+	case err := <-created:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("NewEndpoint+Attach blocked behind a parent call")
+	}
+	gp.closed.Store(false)
+	close(gp.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
