@@ -16,7 +16,10 @@ type sendBuf struct{ udp, frame []byte }
 // WriteToAddrPort sends b to dst: a multicast group (on the socket's
 // multicast interface), the limited broadcast address or an interface's
 // directed broadcast address. Unicast destinations return ErrNoRoute (no
-// neighbor resolution). Multicast is looped back to the host's own
+// neighbor resolution); an invalid destination, one of the other family,
+// an IPv4-mapped one on a udp6 socket or port 0 returns ErrBadDestination.
+// Errors are *net.OpError with Source the local and Addr the destination
+// address. Multicast is looped back to the host's own
 // sockets unless SetMulticastLoopback(false). It never blocks.
 func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	if c.closed.Load() {

@@ -582,9 +582,9 @@ func emulate(ctx context.Context, cfg emuConfig, progressW io.Writer) (*emuResul
 	res := &emuResult{cfg: &cfg, start: time.Now(), learned: -1}
 	hosts := make([]*emuHost, 0, cfg.hosts)
 	defer func() { closeHosts(hosts) }()
-	network := "udp4"
+	network, anyAddr := "udp4", netip.IPv4Unspecified()
 	if cfg.groupBase.Is6() {
-		network = "udp6"
+		network, anyAddr = "udp6", netip.IPv6Unspecified()
 	}
 	for i := range cfg.hosts {
 		ve, err := mx.NewEndpoint(i)
@@ -609,10 +609,7 @@ func emulate(ctx context.Context, cfg emuConfig, progressW io.Writer) (*emuResul
 			ve.Close()
 			return nil, fmt.Errorf("host %d: %w", i, err)
 		}
-		c, err := st.ListenUDP(network, netip.AddrPortFrom(netip.IPv6Unspecified(), cfg.port))
-		if network == "udp4" {
-			c, err = st.ListenUDP(network, netip.AddrPortFrom(netip.IPv4Unspecified(), cfg.port))
-		}
+		c, err := st.ListenUDP(network, netip.AddrPortFrom(anyAddr, cfg.port))
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("host %d: %w", i, err)

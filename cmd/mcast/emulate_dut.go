@@ -37,8 +37,6 @@ type modelDevice struct {
 	mu       sync.Mutex
 	fwd      map[sgKey]int                                  // hosts whose learned filter accepts S in G
 	learned6 map[netip.Addr]map[netip.Addr]membership.State // MLD: group -> host -> state
-	sent     uint64
-	dropped  uint64 // datagrams the model did not forward
 }
 
 var (
@@ -267,12 +265,9 @@ func (d *modelDevice) sendLoop(ctx context.Context) {
 		}
 		d.mu.Unlock()
 		for i, f := range frames {
-			if !fwd[i] {
-				d.dropped++
-				continue
+			if fwd[i] {
+				d.lan.Inject(f)
 			}
-			d.lan.Inject(f)
-			d.sent++
 		}
 	}
 }

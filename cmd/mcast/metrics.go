@@ -94,10 +94,7 @@ func (m *metricsServer) serve(w io.Writer, status admin.StatusFunc) {
 		return
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", admin.MetricsContentType)
-		admin.WriteMetrics(w, status())
-	})
+	mux.Handle("GET /metrics", admin.MetricsHandler(status))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "mcast recv: GET /metrics (Prometheus text)")

@@ -139,15 +139,10 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // payload is not mcast send's.
 func foreignUDP(t *testing.T, lan *memlan.LAN, group string, port uint16, n int) {
 	t.Helper()
-	src, dst := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr(group)
-	dmac, _ := wire.MulticastMAC(dst)
 	for range n {
-		u, err := wire.AppendUDP(nil, src, dst, 4000, port, []byte("not from mcast send, long enough to look like a header"))
+		f, err := udpFrame(wire.MAC{2, 0, 0, 0, 0, 0x99}, netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr(group), port,
+			[]byte("not from mcast send, long enough to look like a header"))
 		if err != nil {
-			t.Fatal(err)
-		}
-		f := wire.AppendEthernet(nil, dmac, wire.MAC{2, 0, 0, 0, 0, 0x99}, wire.EtherTypeIPv4)
-		if f, err = wire.AppendIPv4(f, wire.IPv4{TTL: 8, Protocol: wire.ProtoUDP, Src: src, Dst: dst}, u); err != nil {
 			t.Fatal(err)
 		}
 		if err := lan.Inject(f); err != nil {

@@ -138,6 +138,15 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// MetricsHandler serves a fresh snapshot as Prometheus text: GET /metrics
+// of the admin socket, and of `mcast recv --metrics-listen`.
+func MetricsHandler(status StatusFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", MetricsContentType)
+		WriteMetrics(w, status())
+	})
+}
+
 // Handler returns the HTTP handler serving /status and /metrics.
 func Handler(status StatusFunc) http.Handler {
 	mux := http.NewServeMux()
@@ -147,10 +156,7 @@ func Handler(status StatusFunc) http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(status())
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", MetricsContentType)
-		WriteMetrics(w, status())
-	})
+	mux.Handle("GET /metrics", MetricsHandler(status))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "mcast admin socket: GET /status (JSON), GET /metrics (Prometheus text)")
