@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -86,7 +87,10 @@ type Conn struct {
 // done), so a datagram queued to one socket costs no atomic update of the
 // count at all.
 type datagram struct {
-	refs    atomic.Int32
+	// refs is accessed with sync/atomic once d is queued; the producer
+	// sets it with a plain store while d is still its own (fresh from
+	// the pool), which the queue's push then publishes.
+	refs    int32
 	buf     []byte
 	src     netip.AddrPort
 	dst     netip.Addr
@@ -100,7 +104,7 @@ var datagramPool = sync.Pool{New: func() any { return &datagram{buf: make([]byte
 // references.
 func newDatagram(refs int32, ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) *datagram {
 	d := datagramPool.Get().(*datagram)
-	d.refs.Store(refs)
+	d.refs = refs
 	d.buf = append(d.buf[:0], payload...)
 	d.src = netip.AddrPortFrom(src, srcPort)
 	d.dst, d.ifIndex, d.ttl = dst, ifIndex, ttl
@@ -111,7 +115,7 @@ func newDatagram(refs int32, ifIndex int, src netip.Addr, srcPort uint16, dst ne
 // that sees a count of 1 is the only one left (counts only fall once the
 // datagram is queued), so it needs no atomic update.
 func (d *datagram) release() {
-	if d.refs.Load() == 1 || d.refs.Add(-1) == 0 {
+	if atomic.LoadInt32(&d.refs) == 1 || atomic.AddInt32(&d.refs, -1) == 0 {
 		datagramPool.Put(d)
 	}
 }
@@ -406,15 +410,18 @@ func (c *Conn) next() (*datagram, error) {
 		}
 		// As with package net, a passed deadline fails the read even
 		// when a datagram is queued.
-		expired := c.readExpired()
-		if expired != nil {
-			select {
-			case <-expired:
+		dl := c.readDeadlineState()
+		var expired <-chan struct{}
+		if dl != nil {
+			if dl.passed.Load() {
 				return nil, c.opErr("read", os.ErrDeadlineExceeded)
-			default:
 			}
+			expired = dl.ch
 		}
 		if d := c.pop(); d != nil {
+			return d, nil
+		}
+		if d := c.spin(dl); d != nil {
 			return d, nil
 		}
 		c.waiting.Add(1)
@@ -431,6 +438,32 @@ func (c *Conn) next() (*datagram, error) {
 		// Several readers: pass the wake-up on while datagrams remain.
 		if q := c.queue.Load(); q != nil && q.Len() > 1 {
 			c.notify()
+		}
+	}
+}
+
+// spin polls the empty queue for up to Config.ReadSpin before the reader
+// parks, yielding the processor between polls, and returns the first
+// datagram that arrives, or nil. Datagrams come in bursts (a batch from
+// the link is pushed one socket queue at a time, a sender's burst arrives
+// microseconds apart): a reader that polls through the gap picks the next
+// one up at once, where a parked one waits for its wake-up (a channel
+// send, and a thread to run it on). It does not spin with one processor
+// (the producer could not run) and stops at Close and at a passed
+// deadline (next then reports them).
+func (c *Conn) spin(dl *deadlineState) *datagram {
+	limit := c.stack.cfg.ReadSpin
+	if limit <= 0 || runtime.GOMAXPROCS(0) == 1 {
+		return nil
+	}
+	start := time.Now()
+	for {
+		runtime.Gosched()
+		if d := c.pop(); d != nil {
+			return d
+		}
+		if c.closed.Load() || (dl != nil && dl.passed.Load()) || time.Since(start) >= limit {
+			return nil
 		}
 	}
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"math/bits"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/wire"
@@ -294,7 +295,7 @@ func settle(d *datagram, refs, queued int32) {
 	case queued == 0:
 		datagramPool.Put(d)
 	case refs != 1:
-		if d.refs.Add(queued-refs) == 0 {
+		if atomic.AddInt32(&d.refs, queued-refs) == 0 {
 			datagramPool.Put(d)
 		}
 	}

@@ -135,18 +135,32 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return c.WriteToAddrPort(b, ua.AddrPort())
 }
 
-// deadline is one direction's deadline: ch is closed when it passes. gen
-// identifies the current setting, so that a timer stopped too late (its
-// function already waiting for dlMu) cannot fire a deadline set after it.
+// deadline is one direction's deadline. gen identifies the current
+// setting, so that a timer stopped too late (its function already waiting
+// for dlMu) cannot fire a deadline set after it. Everything but cur is
+// guarded by Conn.dlMu.
 type deadline struct {
 	timer *time.Timer
-	ch    chan struct{}
-	fired bool
 	gen   uint64
-	// cur publishes ch to readers and writers, who take no lock; nil
-	// until a deadline is first set (a socket that never sets one pays
-	// for no channel).
-	cur atomic.Pointer[chan struct{}]
+	// cur publishes the current setting's state to readers and writers,
+	// who take no lock; nil until a deadline is first set (a socket that
+	// never sets one pays for nothing). A setting that has passed is
+	// replaced by a fresh one when the deadline is set again.
+	cur atomic.Pointer[deadlineState]
+}
+
+// deadlineState is one setting of a deadline: passed is set, then ch
+// closed, when it passes. Readers test passed (one load) on every read and
+// wait on ch only when they have to block.
+type deadlineState struct {
+	ch     chan struct{}
+	passed atomic.Bool
+}
+
+// expire marks st passed and wakes its waiters; the caller holds dlMu.
+func (st *deadlineState) expire() {
+	st.passed.Store(true)
+	close(st.ch)
 }
 
 // SetDeadline implements net.PacketConn.
@@ -184,28 +198,25 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) {
 		d.timer.Stop()
 		d.timer = nil
 	}
-	if d.ch == nil || d.fired {
-		ch := make(chan struct{})
-		d.ch = ch
-		d.cur.Store(&ch)
-		d.fired = false
+	st := d.cur.Load()
+	if st == nil || st.passed.Load() {
+		st = &deadlineState{ch: make(chan struct{})}
+		d.cur.Store(st)
 	}
 	if t.IsZero() {
 		return
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		close(d.ch)
-		d.fired = true
+		st.expire()
 		return
 	}
-	ch, gen := d.ch, d.gen
+	gen := d.gen
 	d.timer = time.AfterFunc(dur, func() {
 		c.dlMu.Lock()
 		defer c.dlMu.Unlock()
-		if d.gen == gen && d.ch == ch && !d.fired {
-			close(ch)
-			d.fired = true
+		if d.gen == gen && d.cur.Load() == st && !st.passed.Load() {
+			st.expire()
 		}
 	})
 }
@@ -223,26 +234,12 @@ func (c *Conn) stopDeadlines() {
 	}
 }
 
-// readExpired returns the channel closed when the read deadline passes
-// (nil when no deadline was ever set). Lock-free: it is called on every
-// read.
-func (c *Conn) readExpired() <-chan struct{} {
-	if p := c.readDeadline.cur.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
+// readDeadlineState returns the read deadline's current setting (nil when
+// no deadline was ever set). Lock-free: it is called on every read.
+func (c *Conn) readDeadlineState() *deadlineState { return c.readDeadline.cur.Load() }
 
 // writeExpired reports whether the write deadline has passed. Lock-free.
 func (c *Conn) writeExpired() bool {
-	p := c.writeDeadline.cur.Load()
-	if p == nil {
-		return false
-	}
-	select {
-	case <-*p:
-		return true
-	default:
-		return false
-	}
+	st := c.writeDeadline.cur.Load()
+	return st != nil && st.passed.Load()
 }

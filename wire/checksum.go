@@ -12,10 +12,14 @@ import (
 // The bulk is summed eight bytes at a time as little-endian 64-bit words
 // with end-around carry (RFC 1071 §2: the sum may be computed in any word
 // size and byte order, then folded and swapped), which is several times
-// faster than 16-bit words for a 1,000-byte datagram.
+// faster than 16-bit words for a 1,000-byte datagram; on amd64 with AVX2
+// the bulk of a long buffer is summed 64 bytes at a time (sumWide).
 func sum16(b []byte, acc uint64) uint64 {
 	if len(b) >= 16 {
+		// A vector unit, where there is one, takes the bulk: its sum of
+		// little-endian words starts s (sumWide).
 		var s, c uint64
+		s, b = sumWide(b)
 		for len(b) >= 32 {
 			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
 			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:]), c)

@@ -43,6 +43,37 @@ func TestChecksumMatchesDefinition(t *testing.T) {
 	}
 }
 
+// Long buffers take the vector bulk sum where there is one (sumWide):
+// every tail length after its 64-byte blocks, at every even and odd
+// offset into the buffer, and all-ones data up to the largest IPv6
+// payload, where the lane accumulators grow most.
+func TestChecksumLongBuffers(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	big := make([]byte, 65535+64)
+	for i := range big {
+		big[i] = byte(r.Uint32())
+	}
+	for n := 120; n < 400; n++ {
+		for off := range 3 {
+			b := big[off : off+n]
+			if got, want := Checksum(b, 0x1234), ^fold(refSum16(b, 0x1234)); got != want {
+				t.Fatalf("%d random bytes at offset %d: Checksum %#04x, definition %#04x", n, off, got, want)
+			}
+		}
+	}
+	ones := make([]byte, 65535)
+	for i := range ones {
+		ones[i] = 0xff
+	}
+	for _, n := range []int{1024, 1472, 8972, 65527, 65535} {
+		for _, b := range [][]byte{ones[:n], big[:n]} {
+			if got, want := Checksum(b, 0xffff), ^fold(refSum16(b, 0xffff)); got != want {
+				t.Fatalf("%d bytes: Checksum %#04x, definition %#04x", n, got, want)
+			}
+		}
+	}
+}
+
 // The folds of the wide sum can end at 0x10000: found by FuzzParseMLD
 // (testdata/fuzz/FuzzParseMLD/2b9c634ddab56c78), whose message sums so.
 func TestChecksumFoldCarry(t *testing.T) {

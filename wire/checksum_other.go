@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package wire
+
+// sumWide is the hook for a vector bulk sum (checksum_amd64.go); this
+// platform has none and sums everything in sum16's 64-bit loop.
+func sumWide(b []byte) (sum uint64, rest []byte) { return 0, b }
