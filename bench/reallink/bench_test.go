@@ -181,7 +181,8 @@ func printTable(w io.Writer, rows []row, window time.Duration, rounds int, setup
 	}
 	fmt.Fprintf(w, "\n== reallink: medians of %d rounds of %v per receiver; %s\n", rounds, window, setup)
 	fmt.Fprintln(w, "(rates per second; offered = the receiving veth's rx_packets (threaded NAPI: frames its NAPI thread took off its ring); drops: ring = AF_PACKET ring or queue full, for the kernel socket buffer full (per socket);")
-	fmt.Fprintln(w, " queue = mcstack socket queues; link = veth (threaded NAPI: the receiving veth's ring full, trafgen resends) and input backlog; trafgen CPU = its processes' user+system time;")
+	fmt.Fprintln(w, " queue = mcstack socket queues; link = veth (threaded NAPI: the receiving veth's ring full, trafgen resends) and input backlog;")
+	fmt.Fprintln(w, " trafgen CPU = its processes' user+system time (which includes softirqs that ran on its CPU while it was current: without threaded NAPI, most of the receive work);")
 	fmt.Fprintln(w, " process CPU = getrusage of the receiving process; softirq = all CPUs' softirq time (/proc/stat); napi thread = user+system time of the receiving veth's NAPI thread (/proc/PID/stat),")
 	fmt.Fprintln(w, " which /proc/stat counts as system time, not softirq; per dgram = per delivered datagram, summed over sockets)")
 	fmt.Fprintln(w)

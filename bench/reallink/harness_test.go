@@ -765,7 +765,9 @@ type sample struct {
 	softirq, napi, totalPerDg float64
 	// sender: CPU time of trafgen's processes per second (cores): about
 	// 1 when the sender runs flat out, less when it waits for the
-	// receiving side (threaded NAPI: a full send buffer).
+	// receiving side (threaded NAPI: a full send buffer). The kernel
+	// charges a softirq to the task it interrupts, so without threaded
+	// NAPI this includes the receive softirq on trafgen's CPU.
 	sender float64
 }
 
