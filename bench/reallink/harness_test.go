@@ -187,16 +187,16 @@ type sender struct {
 //
 // With threaded NAPI (e.napi) trafgen also gets -t 0ns, a zero gap between
 // frames: that selects its one-sendto(2)-per-frame path on a blocking
-// socket instead of its TX_RING. Frames waiting in the receiving veth's
-// ring still hold the sending socket's buffer (wmem_default, 212,992
-// bytes, which each frame takes with its length plus the skb's overhead:
-// it runs out before the ring's 256 slots are full), and on
-// the TX_RING path trafgen 0.6.8 sends with MSG_DONTWAIT and exits on the
-// EAGAIN that follows ("Flushing TX_RING failed: Resource temporarily
-// unavailable"). A blocking sendto waits for the buffer instead, so the
-// receiving side throttles the sender; when the veth's ring is full the
-// frame is dropped (ENOBUFS, counted as the sending veth's tx_dropped)
-// and trafgen sends it again.
+// socket instead of its TX_RING. A frame waiting in the receiving veth's
+// ring is still charged to the sending socket's buffer (wmem_default,
+// 212,992 bytes here, the frame's length plus the skb's overhead each),
+// which can run out while the receive side is behind; trafgen 0.6.8's
+// TX_RING path sends with MSG_DONTWAIT and exits on the EAGAIN ("Flushing
+// TX_RING failed: Resource temporarily unavailable", within a second of
+// starting on this set-up). A blocking sendto waits for the buffer
+// instead, so the receiving side throttles the sender; when the veth's
+// ring is full the frame is dropped (ENOBUFS, counted as the sending
+// veth's tx_dropped) and trafgen sends it again.
 func (e *env) startSender(payload int, limit time.Duration) (*sender, error) {
 	cfg, err := e.conf(payload)
 	if err != nil {
@@ -974,9 +974,16 @@ func treeCPU(root int) (time.Duration, error) {
 // thread's kernel work and the receiving process, shares CPU 1, like a
 // NIC whose interrupt is steered to the receiver's core. The scheduler
 // shares that core between the NAPI thread and the process's threads
-// (unlike a NIC's softirq, which runs before the process). A receive
-// side that cannot keep up shows as a full ring (drops link) and as
-// trafgen waiting for its send buffer (trafgen CPU below 1 core).
+// (unlike a NIC's softirq, which runs before the process), and how it
+// splits the core varies from window to window: in some, the NAPI thread
+// wakes for a few frames at a time, preempts the reader and takes most of
+// the core, and the reader's socket overflows; in others it polls in full
+// batches and the reader gets half or more. The kernel and recvmsg
+// receivers swing the most (the kernel's at 64 B and one socket by a
+// factor of three between windows of one run, when this was written), so
+// compare medians of several rounds and look at the per-round log lines. A receive side that cannot keep up shows as
+// a full ring (drops link), as trafgen waiting for its send buffer
+// (trafgen CPU below 1 core), and as drops in the receiver.
 //
 // CPU accounting: the NAPI thread polls in process context with bottom
 // halves disabled, which is not serving a softirq, so this kernel's tick
