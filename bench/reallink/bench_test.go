@@ -18,6 +18,7 @@ var (
 	flagWindow = flag.Duration("reallink.window", 2*time.Second, "measured window per receiver and round")
 	flagWarmup = flag.Duration("reallink.warmup", 500*time.Millisecond, "time between starting trafgen and the window")
 	flagPin    = flag.Bool("reallink.pin", true, "bind the receiving process's threads to the CPUs other than trafgen's CPU 0")
+	flagNAPI   = flag.Bool("reallink.napi", true, "run the receiving veth's kernel receive work in its threaded NAPI kernel thread, bound to the CPUs other than trafgen's CPU 0, instead of in the softirq of the sending CPU")
 )
 
 var (
@@ -56,9 +57,12 @@ func median(ss []sample) sample {
 	pick(func(s *sample) float64 { return s.minSocket }, func(s *sample, v float64) { s.minSocket = v })
 	pick(func(s *sample) float64 { return s.drops }, func(s *sample, v float64) { s.drops = v })
 	pick(func(s *sample) float64 { return s.qdrops }, func(s *sample, v float64) { s.qdrops = v })
+	pick(func(s *sample) float64 { return s.invalid }, func(s *sample, v float64) { s.invalid = v })
 	pick(func(s *sample) float64 { return s.cpu }, func(s *sample, v float64) { s.cpu = v })
 	pick(func(s *sample) float64 { return s.cpuPerDg }, func(s *sample, v float64) { s.cpuPerDg = v })
 	pick(func(s *sample) float64 { return s.softirq }, func(s *sample, v float64) { s.softirq = v })
+	pick(func(s *sample) float64 { return s.napi }, func(s *sample, v float64) { s.napi = v })
+	pick(func(s *sample) float64 { return s.sender }, func(s *sample, v float64) { s.sender = v })
 	pick(func(s *sample) float64 { return s.totalPerDg }, func(s *sample, v float64) { s.totalPerDg = v })
 	return m
 }
@@ -81,8 +85,18 @@ func BenchmarkRealLink(b *testing.B) {
 	setup := "receiver and trafgen not pinned (they share the CPUs)"
 	if *flagPin {
 		if cpus, ok := pin(b); ok {
-			setup = fmt.Sprintf("trafgen's worker on CPU 0, the receiving process's threads on CPU %s, the kernel's receive softirq on the sending CPU", cpuList(cpus))
+			setup = fmt.Sprintf("trafgen's worker on CPU 0, the receiving process's threads on CPU %s", cpuList(cpus))
 		}
+	} else {
+		setup = "trafgen's worker on CPU 0, the receiving process's threads not pinned"
+	}
+	switch {
+	case e.napi == nil:
+		setup += ", the kernel's receive work in the softirq of the sending CPU (veth input backlog), trafgen on its TX_RING"
+	case e.napiPinned:
+		setup += fmt.Sprintf(", the kernel's receive work in the receiving veth's threaded NAPI kernel thread (GRO on, TSO off on the sending veth) on CPU %s, trafgen one sendto per frame (-t 0ns)", cpuList(e.napiCPUs))
+	default:
+		setup += ", the kernel's receive work in the receiving veth's threaded NAPI kernel thread (not pinned: one CPU), trafgen one sendto per frame (-t 0ns)"
 	}
 	var rows []row
 	for _, payload := range payloads {
@@ -112,8 +126,8 @@ func runConfig(b *testing.B, e *env, payload, n int) []row {
 			if err != nil {
 				b.Fatalf("round %d, %s: %v", round, k, err)
 			}
-			b.Logf("round %d %-7s: offered %7.0f/s, seen %7.0f/s, delivered %8.0f/s, drops %.0f/s ring/rcvbuf %.0f/s queue %.0f/s link, process CPU %.2f cores %5.0f ns/dgram, softirq %.2f cores, %5.0f ns/dgram with softirq",
-				round, k, s.offered, s.seen, s.delivered, s.drops, s.qdrops, s.linkDrops, s.cpu, s.cpuPerDg, s.softirq, s.totalPerDg)
+			b.Logf("round %d %-7s: offered %7.0f/s, seen %7.0f/s, delivered %8.0f/s, drops %.0f/s ring/rcvbuf %.0f/s queue %.0f/s link, invalid %.0f/s, trafgen %.2f cores, process CPU %.2f cores %5.0f ns/dgram, softirq %.2f cores, NAPI thread %.2f cores, %5.0f ns/dgram with softirq and NAPI",
+				round, k, s.offered, s.seen, s.delivered, s.drops, s.qdrops, s.linkDrops, s.invalid, s.sender, s.cpu, s.cpuPerDg, s.softirq, s.napi, s.totalPerDg)
 			samples[k] = append(samples[k], s)
 		}
 	}
@@ -128,7 +142,7 @@ func runConfig(b *testing.B, e *env, payload, n int) []row {
 		b.ReportMetric(m.delivered, string(k)+"-dgrams/s")
 		b.ReportMetric(m.drops+m.qdrops, string(k)+"-drops/s")
 		b.ReportMetric(m.cpuPerDg, string(k)+"-cpu-ns/dgram")
-		b.ReportMetric(m.totalPerDg, string(k)+"-cpu+softirq-ns/dgram")
+		b.ReportMetric(m.totalPerDg, string(k)+"-cpu+softirq+napi-ns/dgram")
 		if m.offered > 0 {
 			b.ReportMetric(m.minSocket/m.offered, string(k)+"-share-of-offered")
 		}
@@ -166,11 +180,14 @@ func printTable(w io.Writer, rows []row, window time.Duration, rounds int, setup
 		return fmt.Sprintf("%.2f", a/b)
 	}
 	fmt.Fprintf(w, "\n== reallink: medians of %d rounds of %v per receiver; %s\n", rounds, window, setup)
-	fmt.Fprintln(w, "(rates per second; drops: ring = AF_PACKET ring or queue full, for the kernel socket buffer full (per socket); queue = mcstack socket queues; link = veth and input backlog;")
-	fmt.Fprintln(w, " process CPU = getrusage of the receiving process; softirq = all CPUs' softirq time (/proc/stat), where the kernel's receive work runs; per dgram = per delivered datagram, summed over sockets)")
+	fmt.Fprintln(w, "(rates per second; offered = the receiving veth's rx_packets (threaded NAPI: frames its NAPI thread took off its ring); drops: ring = AF_PACKET ring or queue full, for the kernel socket buffer full (per socket);")
+	fmt.Fprintln(w, " queue = mcstack socket queues; link = veth (threaded NAPI: the receiving veth's ring full, trafgen resends) and input backlog;")
+	fmt.Fprintln(w, " trafgen CPU = its processes' user+system time (which includes softirqs that ran on its CPU while it was current: without threaded NAPI, most of the receive work);")
+	fmt.Fprintln(w, " process CPU = getrusage of the receiving process; softirq = all CPUs' softirq time (/proc/stat); napi thread = user+system time of the receiving veth's NAPI thread (/proc/PID/stat),")
+	fmt.Fprintln(w, " which /proc/stat counts as system time, not softirq; per dgram = per delivered datagram, summed over sockets)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| payload | sockets | receiver | offered (rx veth) | frames seen | delivered dgrams | least per socket | drops ring/rcvbuf | drops queue | drops link | process CPU (cores) | process ns/dgram | softirq (cores) | process+softirq ns/dgram | least per socket / offered | vs kernel | per socket vs floor |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| payload | sockets | receiver | offered (rx veth) | frames seen | delivered dgrams | least per socket | drops ring/rcvbuf | drops queue | drops link | trafgen CPU (cores) | process CPU (cores) | process ns/dgram | softirq (cores) | napi thread (cores) | process+softirq+napi ns/dgram | least per socket / offered | vs kernel | per socket vs floor |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	find := func(payload, n int, kd kind) (sample, bool) {
 		for _, r := range rows {
 			if r.payload == payload && r.sockets == n && r.kind == kd {
@@ -192,9 +209,9 @@ func printTable(w io.Writer, rows []row, window time.Duration, rounds int, setup
 		if r.kind == kindFloor {
 			sockets = "(1 ring)"
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.0f | %.2f | %.0f | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %.0f | %.2f | %.2f | %.0f | %s | %s | %s |\n",
 			r.payload, sockets, r.kind, k(m.offered), k(m.seen), k(m.delivered), k(m.minSocket),
-			k(m.drops), k(m.qdrops), k(m.linkDrops), m.cpu, m.cpuPerDg, m.softirq, m.totalPerDg, ratio(m.minSocket, m.offered), vsKernel, vsFloor)
+			k(m.drops), k(m.qdrops), k(m.linkDrops), m.sender, m.cpu, m.cpuPerDg, m.softirq, m.napi, m.totalPerDg, ratio(m.minSocket, m.offered), vsKernel, vsFloor)
 	}
 	fmt.Fprintln(w)
 }

@@ -59,10 +59,18 @@ type env struct {
 	vs, vr   string // sender and receiver ends of the veth
 	trafgen  string
 	dir      string // trafgen configurations
+	// napi holds the process IDs of the receiving veth's NAPI threads
+	// when its receive work runs in them (-reallink.napi), else nil.
+	napi []int
+	// napiCPUs is what the NAPI threads are bound to; napiPinned is false
+	// when there was no CPU besides CPU 0 to bind them to.
+	napiCPUs   unix.CPUSet
+	napiPinned bool
 }
 
-// newEnv builds the network, or skips without root or trafgen. Everything
-// is deleted by the namespaces' cleanups, also on failure.
+// newEnv builds the network, or skips without root or trafgen (or, with
+// -reallink.napi, without threaded NAPI). Everything is deleted by the
+// namespaces' cleanups, also on failure.
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	netns.RequireRoot(tb)
@@ -88,7 +96,66 @@ func newEnv(tb testing.TB) *env {
 			tb.Fatal(err)
 		}
 	}
+	if *flagNAPI {
+		e.setupNAPI(tb)
+	}
 	return e
+}
+
+// setupNAPI moves the receiving veth's kernel receive work off the sending
+// CPU into the veth's own NAPI kernel thread, bound to the receiver's CPUs
+// (those of receiverCPUs). See "Core separation" below for why and what
+// follows.
+//
+//   - TSO off on the sending veth: veth_xmit hands a frame to the peer's
+//     NAPI (its ptr_ring) only if the frame is "eligible for GRO", and a
+//     frame from a packet socket (trafgen's) is so only when the sending
+//     device has no TSO features; otherwise it still takes netif_rx and
+//     the input backlog of the sending CPU.
+//   - GRO on on the receiving veth: that makes a veth receive through its
+//     NAPI instance at all.
+//   - threaded NAPI on the receiving veth: the poll runs in a kernel thread
+//     napi/<ifname>-<id> instead of the NET_RX softirq of the CPU that
+//     scheduled it (the sender's).
+//
+// GRO does not merge these datagrams: UDP GRO applies only to sockets with
+// UDP_GRO set or with rx-udp-gro-forwarding or rx-gro-list on the device,
+// none of which is the case here (TestSmoke checks that the receivers see
+// one frame per frame offered).
+func (e *env) setupNAPI(tb testing.TB) {
+	tb.Helper()
+	if err := e.snd.SetTSO(e.vs, false); err != nil {
+		tb.Fatalf("threaded NAPI: %v", err)
+	}
+	if err := e.rcv.SetGRO(e.vr, true); err != nil {
+		tb.Fatalf("threaded NAPI: %v", err)
+	}
+	pids, err := e.rcv.SetThreadedNAPI(e.vr)
+	if errors.Is(err, netns.ErrNoThreadedNAPI) {
+		tb.Skipf("skipping: %v; run with -reallink.napi=false", err)
+	}
+	if err != nil {
+		tb.Fatalf("threaded NAPI: %v", err)
+	}
+	e.napi = pids
+	cpus, ok := receiverCPUs()
+	if !ok {
+		tb.Logf("one CPU only: the NAPI thread(s) %v of %s share it with trafgen and the receiver", pids, e.vr)
+		return
+	}
+	for _, pid := range pids {
+		if err := unix.SchedSetaffinity(pid, &cpus); err != nil {
+			tb.Fatalf("threaded NAPI: bind NAPI thread %d of %s to CPU %s: %v", pid, e.vr, cpuList(cpus), err)
+		}
+		var got unix.CPUSet
+		if err := unix.SchedGetaffinity(pid, &got); err != nil {
+			tb.Fatalf("threaded NAPI: affinity of NAPI thread %d of %s: %v", pid, e.vr, err)
+		}
+		if got != cpus {
+			tb.Fatalf("threaded NAPI: NAPI thread %d of %s is on CPU %s after binding it to CPU %s", pid, e.vr, cpuList(got), cpuList(cpus))
+		}
+	}
+	e.napiCPUs, e.napiPinned = cpus, true
 }
 
 // conf writes (once) the trafgen configuration for a payload size.
@@ -117,15 +184,32 @@ type sender struct {
 // stop. -q takes the qdisc path, --no-sock-mem and -Q keep it from tuning the
 // (machine-wide) socket memory sysctls and IRQ affinities, -C silences
 // its CPU statistics.
+//
+// With threaded NAPI (e.napi) trafgen also gets -t 0ns, a zero gap between
+// frames: that selects its one-sendto(2)-per-frame path on a blocking
+// socket instead of its TX_RING. A frame waiting in the receiving veth's
+// ring is still charged to the sending socket's buffer (wmem_default,
+// 212,992 bytes here, the frame's length plus the skb's overhead each),
+// which can run out while the receive side is behind; trafgen 0.6.8's
+// TX_RING path sends with MSG_DONTWAIT and exits on the EAGAIN ("Flushing
+// TX_RING failed: Resource temporarily unavailable", within a second of
+// starting on this set-up). A blocking sendto waits for the buffer
+// instead, so the receiving side throttles the sender; when the veth's
+// ring is full the frame is dropped (ENOBUFS, counted as the sending
+// veth's tx_dropped) and trafgen sends it again.
 func (e *env) startSender(payload int, limit time.Duration) (*sender, error) {
 	cfg, err := e.conf(payload)
 	if err != nil {
 		return nil, err
 	}
+	args := []string{"netns", "exec", e.snd.Name,
+		"timeout", "-s", "INT", strconv.Itoa(int(limit/time.Second) + 1),
+		e.trafgen, "--dev", e.vs, "--conf", cfg, "-P", "1", "-q", "--no-sock-mem", "-Q", "-C"}
+	if e.napi != nil {
+		args = append(args, "-t", "0ns")
+	}
 	s := &sender{}
-	s.cmd = exec.Command("ip", "netns", "exec", e.snd.Name,
-		"timeout", "-s", "INT", strconv.Itoa(int(limit/time.Second)+1),
-		e.trafgen, "--dev", e.vs, "--conf", cfg, "-P", "1", "-q", "--no-sock-mem", "-Q", "-C")
+	s.cmd = exec.Command("ip", args...)
 	s.cmd.Stderr = &s.stderr
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start trafgen: %w", err)
@@ -275,6 +359,10 @@ type counts struct {
 	seen      uint64   // frames the receiver's link layer saw (kernel: see kernelSeen)
 	drops     uint64   // ring or AF_PACKET queue drops (kernel: socket buffer drops)
 	qdrops    uint64   // mcstack socket queue drops
+	// invalid: frames mcstack dropped as unusable, its endpoint's
+	// RxInvalid plus the interface's bad_* counters (a GRO-merged
+	// super-frame would show here or as fewer frames seen than offered).
+	invalid uint64
 }
 
 // receiver is a started receiver of some kind with n sockets.
@@ -483,6 +571,7 @@ func (m *mmsg) read(rc syscall.RawConn) (int, error) {
 type mcstackRecv struct {
 	st    *stack.Stack
 	ep    *afpacket.Endpoint
+	ifc   *stack.Interface
 	conns []*stack.Conn
 	r     *readers
 }
@@ -506,6 +595,7 @@ func startMcstack(e *env, n int, mode afpacket.Mode) (*mcstackRecv, error) {
 		m.st.Close()
 		return nil, fmt.Errorf("mcstack receiver: %w", err)
 	}
+	m.ifc = ifc
 	fail := func(err error) (*mcstackRecv, error) {
 		m.st.Close()
 		return nil, fmt.Errorf("mcstack receiver: %w", err)
@@ -543,6 +633,12 @@ func (m *mcstackRecv) counts() counts {
 	c.delivered, c.perSocket = m.r.sum()
 	st := m.ep.Stats()
 	c.seen = st.RxFrames + st.RxFiltered + st.RxInvalid
+	c.invalid = st.RxInvalid
+	for name, v := range m.ifc.Status().Counters {
+		if strings.HasPrefix(name, "bad_") {
+			c.invalid += v
+		}
+	}
 	c.drops = st.RxKernelDrops
 	for _, conn := range m.conns {
 		c.qdrops += conn.Dropped()
@@ -645,20 +741,34 @@ type sample struct {
 	payload int
 	dt      float64 // seconds
 	// offered: frames the receiving veth took in (rx_packets) and
-	// frames the sender's veth sent (tx_packets), per second.
+	// frames the sender's veth sent (tx_packets), per second. With
+	// threaded NAPI both count the frames the NAPI thread took off the
+	// receiving veth's ring; without it, the frames the sending veth put
+	// into the sending CPU's input backlog.
 	offered, sent float64
-	// linkDrops: frames the veth or the input backlog dropped, per second.
+	// linkDrops: frames the veth or the input backlog dropped, per second
+	// (with threaded NAPI: frames the sending veth found the receiving
+	// veth's ring full for; trafgen sends them again).
 	linkDrops float64
 	seen      float64 // frames the receiver saw, per second
 	delivered float64 // datagrams read by the sockets, summed, per second
 	minSocket float64 // the least any one socket read, per second
 	drops     float64 // ring / socket buffer drops per second
 	qdrops    float64 // mcstack socket queue drops per second
+	invalid   float64 // frames mcstack dropped as unusable, per second
 	cpu       float64 // process CPU seconds per second (cores)
 	cpuPerDg  float64 // process CPU ns per delivered datagram
-	// softirq: softirq time of all CPUs per second (cores); totalPerDg:
-	// process CPU plus softirq time per delivered datagram, ns.
-	softirq, totalPerDg float64
+	// softirq: softirq time of all CPUs per second (cores); napi: CPU
+	// time of the receiving veth's NAPI threads per second (cores; 0
+	// without threaded NAPI); totalPerDg: process CPU plus softirq plus
+	// NAPI thread time per delivered datagram, ns.
+	softirq, napi, totalPerDg float64
+	// sender: CPU time of trafgen's processes per second (cores): about
+	// 1 when the sender runs flat out, less when it waits for the
+	// receiving side (threaded NAPI: a full send buffer). The kernel
+	// charges a softirq to the task it interrupts, so without threaded
+	// NAPI this includes the receive softirq on trafgen's CPU.
+	sender float64
 }
 
 // measure runs one receiver of kind k with n sockets against trafgen for
@@ -680,6 +790,8 @@ func (e *env) measure(k kind, n, payload int, warmup, window time.Duration) (sam
 		c        counts
 		cpu      time.Duration
 		softirq  time.Duration
+		napi     time.Duration
+		sender   time.Duration
 		t        time.Time
 	}
 	take := func() (sn snap, err error) {
@@ -696,6 +808,16 @@ func (e *env) measure(k kind, n, payload int, warmup, window time.Duration) (sam
 		sn.cpu = cpuTime()
 		if sn.softirq, err = softirqTime(); err != nil {
 			return sn, err
+		}
+		for _, pid := range e.napi {
+			t, err := taskCPU(pid)
+			if err != nil {
+				return sn, fmt.Errorf("NAPI thread of %s: %w", e.vr, err)
+			}
+			sn.napi += t
+		}
+		if sn.sender, err = treeCPU(snd.cmd.Process.Pid); err != nil {
+			return sn, fmt.Errorf("trafgen CPU time: %w", err)
 		}
 		sn.t = time.Now()
 		return sn, nil
@@ -721,15 +843,113 @@ func (e *env) measure(k kind, n, payload int, warmup, window time.Duration) (sam
 			}
 			s.drops = per(a.c.drops, b.c.drops)
 			s.qdrops = per(a.c.qdrops, b.c.qdrops)
+			s.invalid = per(a.c.invalid, b.c.invalid)
 			s.cpu = (b.cpu - a.cpu).Seconds() / dt
+			s.softirq = (b.softirq - a.softirq).Seconds() / dt
+			s.napi = (b.napi - a.napi).Seconds() / dt
+			s.sender = (b.sender - a.sender).Seconds() / dt
 			if d := b.c.delivered - a.c.delivered; d > 0 {
 				s.cpuPerDg = float64(b.cpu-a.cpu) / float64(d)
-				s.totalPerDg = float64(b.cpu-a.cpu+b.softirq-a.softirq) / float64(d)
+				s.totalPerDg = float64(b.cpu-a.cpu+b.softirq-a.softirq+b.napi-a.napi) / float64(d)
 			}
-			s.softirq = (b.softirq - a.softirq).Seconds() / dt
+			// Frames bypass the NAPI thread if the veth hands them to the
+			// input backlog instead (see setupNAPI): then the set-up is
+			// not what the table says.
+			if e.napi != nil && b.rcv.rxPackets-a.rcv.rxPackets >= 10000 && b.napi == a.napi {
+				err = fmt.Errorf("%d frames offered on %s but its NAPI thread(s) %v used no CPU time: the frames did not go through threaded NAPI",
+					b.rcv.rxPackets-a.rcv.rxPackets, e.vr, e.napi)
+			}
 		}
 	}
 	return s, errors.Join(err, snd.stop(), r.close())
+}
+
+// clockTick is the unit of the CPU times in /proc/stat and
+// /proc/PID/stat (USER_HZ, 100 on Linux).
+const clockTick = time.Second / 100
+
+// procStatFields returns the fields of /proc/PID/stat after the command
+// name (the first is the state, field 3), which may contain spaces and
+// parentheses.
+func procStatFields(pid int) ([]string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("/proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return nil, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+	}
+	return f, nil
+}
+
+// statCPU is utime + stime (fields 14 and 15) of /proc/PID/stat fields f.
+func statCPU(pid int, f []string) (time.Duration, error) {
+	u, err := strconv.ParseUint(f[11], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat utime: %w", pid, err)
+	}
+	st, err := strconv.ParseUint(f[12], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat stime: %w", pid, err)
+	}
+	return time.Duration(u+st) * clockTick, nil
+}
+
+// taskCPU is the user + system time of task pid (a thread's own, for a
+// kernel thread such as a NAPI thread) from /proc/PID/stat.
+func taskCPU(pid int) (time.Duration, error) {
+	f, err := procStatFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	return statCPU(pid, f)
+}
+
+// treeCPU is the user + system time of process root and all its living
+// descendants (trafgen under timeout: timeout, trafgen's parent and its
+// worker), from /proc/PID/stat. Each process's figure covers all its
+// threads; processes that already exited are not counted.
+func treeCPU(root int) (time.Duration, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	parent := map[int]int{}
+	cpu := map[int]time.Duration{}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		f, err := procStatFields(pid)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		ppid, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
+		}
+		t, err := statCPU(pid, f)
+		if err != nil {
+			return 0, err
+		}
+		parent[pid], cpu[pid] = ppid, t
+	}
+	var sum time.Duration
+	for pid, t := range cpu {
+		for p := pid; p > 1; p = parent[p] {
+			if p == root {
+				sum += t
+				break
+			}
+		}
+	}
+	return sum, nil
 }
 
 // Core separation. Go spreads the receiver's threads over every CPU, where
@@ -737,15 +957,53 @@ func (e *env) measure(k kind, n, payload int, warmup, window time.Duration) (sam
 // the offered rate would depend on how much user-space CPU the measured
 // receiver burns. pin binds the process's threads to the other CPUs.
 //
-// The receiving side's kernel work (the veth's input backlog, IP and UDP
-// delivery with a clone per socket, or the AF_PACKET copy into a ring or
-// queue) still runs in the NET_RX softirq on the sending CPU: RPS on the
-// receiving veth would move it, but then the sender's socket runs out of
-// send buffer while frames wait in the other CPU's backlog and trafgen
-// 0.6.8 exits ("Flushing TX_RING failed: Resource temporarily
-// unavailable"), and its buffer limit is the machine-wide wmem_max. So that
-// work slows the sender instead (the offered column shows it) and the
-// softirq time of all CPUs is measured separately (softirqTime).
+// The receiving side's kernel work (taking the frame off the veth, IP and
+// UDP delivery with a clone per socket, or the AF_PACKET copy into a ring
+// or queue) is the other half. By default a veth hands each frame to the
+// input backlog of the CPU that sent it (netif_rx) and that work runs in
+// the NET_RX softirq on trafgen's CPU 0, where it slows the sender instead
+// of competing with the receiver. RPS on the receiving veth would move it,
+// but then trafgen's TX_RING path exits (see startSender: the same send
+// buffer limit as with threaded NAPI).
+//
+// With -reallink.napi (the default) setupNAPI gives the receiving veth a
+// NAPI instance polled by a kernel thread, napi/<ifname>-<id>, bound to
+// the receiver's CPUs: the sending veth only puts frames into the
+// receiving veth's ring (256 frames) and wakes that thread, trafgen has
+// CPU 0 to itself, and everything the receive side does, the NAPI
+// thread's kernel work and the receiving process, shares CPU 1, like a
+// NIC whose interrupt is steered to the receiver's core. The scheduler
+// shares that core between the NAPI thread and the process's threads
+// (unlike a NIC's softirq, which runs before the process), and how it
+// splits the core varies from window to window: in some, the NAPI thread
+// wakes for a few frames at a time, preempts the reader and takes most of
+// the core, and the reader's socket overflows; in others it polls in full
+// batches and the reader gets half or more. The kernel and recvmsg
+// receivers swing the most (the kernel's at 64 B and one socket by a
+// factor of three between windows of one run, when this was written), so
+// compare medians of several rounds and look at the per-round log lines. A receive side that cannot keep up shows as
+// a full ring (drops link), as trafgen waiting for its send buffer
+// (trafgen CPU below 1 core), and as drops in the receiver.
+//
+// CPU accounting: the NAPI thread polls in process context with bottom
+// halves disabled, which is not serving a softirq, so this kernel's tick
+// accounting counts its time as system time of the thread, not in the
+// softirq column of /proc/stat (measured: with the ring receiver CPU 1
+// shows no softirq time while the NAPI thread uses over half of it). The
+// table shows it as its own column, the thread's utime+stime from
+// /proc/PID/stat (10 ms ticks), and adds it to the per-datagram total.
+// What the softirq column still shows with threaded NAPI is, for the
+// kernel's sockets, softirq time on CPU 0: /proc/softirqs counts NET_RX
+// there only while the kernel receiver runs, which fits the UDP receive
+// path freeing each read skb with skb_attempt_defer_free, which hands it
+// back to the CPU that allocated it (trafgen's) to be freed in that CPU's
+// NET_RX softirq. That work is done on the sender's CPU, not the receive
+// core's; it is in the total all the same. A softirq that runs while the
+// NAPI thread or the receiving process is on the CPU (they run pending
+// ones when they re-enable bottom halves) would be counted twice, in the
+// task's time and in the softirq column; CPU 1's softirq time stays near
+// zero, so that overlap is small. Without threaded NAPI the softirq column
+// is where the receive work shows (on CPU 0), and the NAPI column is 0.
 
 // receiverCPUs returns the CPUs of the process's affinity mask except CPU 0
 // (trafgen's), and false when there are none.
@@ -831,5 +1089,5 @@ func softirqTime() (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("/proc/stat softirq: %w", err)
 	}
-	return time.Duration(n) * (time.Second / 100), nil // USER_HZ ticks
+	return time.Duration(n) * clockTick, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +230,49 @@ func TestRunErrors(t *testing.T) {
 	}
 	if _, err := os.Stat("/run/netns/" + ns.Name); err != nil {
 		t.Fatalf("namespace file: %v", err)
+	}
+}
+
+// TestThreadedNAPI turns TSO off on one end of a veth and GRO on on the
+// other, makes the GRO end's NAPI threaded and checks its kernel thread.
+func TestThreadedNAPI(t *testing.T) {
+	RequireRoot(t)
+	a, b := New(t, "mcsna"), New(t, "mcsnb")
+	va, vb := UniqueName("mcsnva"), UniqueName("mcsnvb")
+	if err := AddVeth(a, va, b, vb); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []func() error{
+		func() error { return a.LinkUp(va) }, func() error { return b.LinkUp(vb) },
+		func() error { return a.SetTSO(va, false) }, func() error { return b.SetGRO(vb, true) },
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.SetGRO("nosuchdev0", true); err == nil {
+		t.Error("SetGRO on a missing device succeeded")
+	}
+	pids, err := b.SetThreadedNAPI(vb)
+	if errors.Is(err, ErrNoThreadedNAPI) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(comm), "napi/"+vb+"-") {
+			t.Errorf("thread %d is %q, want napi/%s-ID", pid, strings.TrimSpace(string(comm)), vb)
+		}
+	}
+	if got, err := NAPIThreads(va); err != nil || len(got) != 0 {
+		t.Errorf("NAPIThreads(%s) (NAPI not threaded) = %v, %v; want none", va, got, err)
+	}
+	if _, err := b.SetThreadedNAPI("../x"); err == nil {
+		t.Error("SetThreadedNAPI accepted a path as interface name")
 	}
 }
