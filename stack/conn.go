@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -421,9 +420,6 @@ func (c *Conn) next() (*datagram, error) {
 		if d := c.pop(); d != nil {
 			return d, nil
 		}
-		if d := c.spin(dl); d != nil {
-			return d, nil
-		}
 		c.waiting.Add(1)
 		if d := c.pop(); d != nil {
 			c.waiting.Add(-1)
@@ -438,32 +434,6 @@ func (c *Conn) next() (*datagram, error) {
 		// Several readers: pass the wake-up on while datagrams remain.
 		if q := c.queue.Load(); q != nil && q.Len() > 1 {
 			c.notify()
-		}
-	}
-}
-
-// spin polls the empty queue for up to Config.ReadSpin before the reader
-// parks, yielding the processor between polls, and returns the first
-// datagram that arrives, or nil. Datagrams come in bursts (a batch from
-// the link is pushed one socket queue at a time, a sender's burst arrives
-// microseconds apart): a reader that polls through the gap picks the next
-// one up at once, where a parked one waits for its wake-up (a channel
-// send, and a thread to run it on). It does not spin with one processor
-// (the producer could not run) and stops at Close and at a passed
-// deadline (next then reports them).
-func (c *Conn) spin(dl *deadlineState) *datagram {
-	limit := c.stack.cfg.ReadSpin
-	if limit <= 0 || runtime.GOMAXPROCS(0) == 1 {
-		return nil
-	}
-	start := time.Now()
-	for {
-		runtime.Gosched()
-		if d := c.pop(); d != nil {
-			return d
-		}
-		if c.closed.Load() || (dl != nil && dl.passed.Load()) || time.Since(start) >= limit {
-			return nil
 		}
 	}
 }

@@ -44,13 +44,6 @@ type Config struct {
 	// FilterRetry is the first delay before a failed driver filter update
 	// is retried; it doubles up to 1 s. Default 10 ms.
 	FilterRetry time.Duration
-	// ReadSpin is how long a read that finds its socket's queue empty
-	// keeps polling it (yielding the processor between polls) before it
-	// parks until a datagram is queued. Polling picks up the next
-	// datagram of a burst without a wake-up's latency, for at most
-	// ReadSpin of CPU time per park; with GOMAXPROCS 1 there is no
-	// polling. Default 0 (none); negative means 0.
-	ReadSpin time.Duration
 }
 
 func (c Config) withDefaults() Config {

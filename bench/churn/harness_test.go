@@ -31,7 +31,6 @@ var (
 	flagWindow   = flag.Int("churn.window", 8, "churn sockets open at once (a socket lives window/cycles seconds)")
 	flagRuns     = flag.Int("churn.runs", 3, "runs per latency sub-benchmark; percentiles are the median over runs")
 	flagProcs    = flag.Int("churn.procs", 2, "independent churn goroutines sharing -churn.cycles")
-	flagSpin     = flag.Duration("churn.spin", 0, "mcstack's stack.Config.ReadSpin (0: the stack's default)")
 )
 
 var (

@@ -22,7 +22,7 @@ type mcstack struct {
 func newMcstack(ep *slowEndpoint) *mcstack {
 	// The defaults (CoalesceDelay 2 ms) but the baselines' socket queue
 	// length, so a reader that falls behind drops at the same point.
-	s := stack.New(stack.Config{QueueLen: sockQueue, ReadSpin: *flagSpin})
+	s := stack.New(stack.Config{QueueLen: sockQueue})
 	ifc, err := s.AddInterface(ep, stack.InterfaceConfig{Addrs: []netip.Prefix{hostAddr}})
 	if err != nil {
 		panic("mcstack: AddInterface: " + err.Error())
