@@ -213,7 +213,11 @@ func fold(s uint32) uint16 {
 // latency, while packets whose turn came while h was blocked (a stalled
 // receive path) keep their scheduled time: the wait a NIC ring would have
 // imposed on them is counted, not hidden (no coordinated omission).
-func inject(h link.Handler, tmpl []*frameTemplate, pps int, dur time.Duration, base time.Time) (sent int, elapsed time.Duration) {
+//
+// handling is the time spent inside h.HandleFrames, summed over the
+// packets: the receive path's own cost per packet (two clock reads per
+// packet are included, the same for every design).
+func inject(h link.Handler, tmpl []*frameTemplate, pps int, dur time.Duration, base time.Time) (sent int, elapsed, handling time.Duration) {
 	interval := time.Second / time.Duration(pps)
 	n := int(dur / interval)
 	batch := make([][]byte, 1)
@@ -230,9 +234,11 @@ func inject(h link.Handler, tmpl []*frameTemplate, pps int, dur time.Duration, b
 			arrival = wake
 		}
 		batch[0] = tmpl[i%len(tmpl)].stamp(uint64(i), arrival.Sub(base).Nanoseconds())
+		t0 := time.Now()
 		h.HandleFrames(batch)
+		handling += time.Since(t0)
 	}
-	return n, time.Since(start)
+	return n, time.Since(start), handling
 }
 
 // reader reads one socket until it is closed and records, per datagram,
@@ -361,6 +367,7 @@ type result struct {
 	sent       int
 	delivered  int
 	elapsed    time.Duration
+	handling   time.Duration // in HandleFrames (inject)
 	p50, p90   time.Duration
 	p99, p999  time.Duration
 	max        time.Duration
@@ -413,8 +420,8 @@ func runLatency(b *testing.B, design string, mk func(*slowEndpoint) system, d ti
 	if ch != nil {
 		cyclesBefore = ch.cycles.Load()
 	}
-	sent, elapsed := inject(sys.handler(), tmpl, pps, dur, base)
-	res := result{design: design, delay: d, churn: churn, sent: sent, elapsed: elapsed}
+	sent, elapsed, handling := inject(sys.handler(), tmpl, pps, dur, base)
+	res := result{design: design, delay: d, churn: churn, sent: sent, elapsed: elapsed, handling: handling}
 	res.calls = ep.calls.Load() - callsBefore
 	if ch != nil {
 		res.cycles = ch.cycles.Load() - cyclesBefore
@@ -478,6 +485,7 @@ func aggregate(runs []result) result {
 		r.sent += x.sent
 		r.delivered += x.delivered
 		r.elapsed += x.elapsed
+		r.handling += x.handling
 		r.calls += x.calls
 		r.cycles += x.cycles
 		r.churnErrs += x.churnErrs
@@ -499,6 +507,9 @@ func (r result) report(b *testing.B) {
 	b.ReportMetric(us(r.max), pre+"max-µs")
 	b.ReportMetric(float64(r.delivered)/r.elapsed.Seconds(), pre+"delivered-pps")
 	b.ReportMetric(float64(r.sent-r.delivered), pre+"lost")
+	if r.sent > 0 {
+		b.ReportMetric(float64(r.handling.Nanoseconds())/float64(r.sent), pre+"handle-ns/pkt")
+	}
 	n := float64(max(r.runs, 1))
 	b.ReportMetric(float64(r.calls)/n, pre+"driver-calls/run")
 	if r.churn {
