@@ -77,7 +77,12 @@ type topoOptions struct {
 	// noStack skips starting our stack (the CLI test runs the binary).
 	noStack bool
 	// keepOffload leaves tx checksum offload on for the kernel peers'
-	// veths (see disableTxChecksumOffload).
+	// veths. A veth passes the kernel's CHECKSUM_PARTIAL packets on with
+	// only the pseudo-header sum in the UDP checksum field; the receiving
+	// kernel (and our AF_PACKET endpoint, through TP_STATUS_CSUMNOTREADY)
+	// trusts the skb's checksum state. TestInteropChecksumOffload covers
+	// that case; the other tests turn offload off so that frames look like
+	// a real NIC's, with complete checksums, which our stack verifies.
 	keepOffload bool
 }
 
@@ -239,7 +244,7 @@ func (tp *topo) kernelPeer(prefix string, keepOffload bool, addrs []netip.Prefix
 		ns.MustRun(t, args...)
 	}
 	if !keepOffload {
-		must(t, ns.Do(func() error { return disableTxChecksumOffload(ifname) }))
+		must(t, ns.SetTxChecksum(ifname, false))
 	}
 	must(t, ns.LinkUp(ifname))
 	ns.MustRun(t, "ip", "route", "add", "224.0.0.0/4", "dev", ifname)

@@ -3,7 +3,7 @@
 # under bench/out/ (gitignored), draws bench/churn-latency.png and prints
 # the result tables.
 #
-#   scripts/bench.sh                 everything (make bench); about 15 min on 2 cores (as root)
+#   scripts/bench.sh                 everything (make bench); about 20 min on 2 cores (as root)
 #   scripts/bench.sh plot CSV PNG    only redraw the churn plot (and print its table)
 #
 # Environment: GO (default go); BENCHTIME (default: go test's 1s) for the
@@ -11,9 +11,12 @@
 # (default 5) for bench/gvisor; CHURN_ARGS (default "-churn.runs=5") for the
 # fixed-duration churn sub-benchmarks, e.g.
 # CHURN_ARGS="-churn.runs=5 -churn.duration=5s -churn.pps=50000";
-# REALLINK_ARGS (default "-reallink.rounds=3 -reallink.window=2s") for the
-# real-link benchmark against the kernel (root and trafgen; it skips
-# otherwise; about 4 minutes).
+# REALLINK_ARGS (default "-reallink.rounds=5 -reallink.window=2s") for the
+# real-link benchmark against the kernel, run twice: with the receiving
+# veth's kernel work in its threaded NAPI thread on the receiver's CPU (the
+# default set-up) and with it in the sending CPU's softirq
+# (-reallink.napi=false) (root and trafgen; it skips otherwise; about 9
+# minutes for both).
 #
 # The plot is drawn by bench/cmd/churnreport, a Go program using only the
 # standard library (image/png, a built-in bitmap font): no gnuplot needed.
@@ -83,8 +86,12 @@ run scale-close $GO test -run '^$' -bench '^Benchmark(CloseGroups|JoinDuringClos
 # Real link vs the kernel: namespaces, a veth pair and trafgen (root only;
 # -v so that a skip says why). The Markdown table goes to reallink-table.md.
 # shellcheck disable=SC2086
-run reallink $GO test -v -run '^$' -bench '^BenchmarkRealLink$' -benchtime 1x -timeout 30m ./bench/reallink -args ${REALLINK_ARGS:--reallink.rounds=3 -reallink.window=2s}
-awk '/^== reallink/ { p = 1 } p { print } p && /^\|/ { t = 1 } t && /^$/ { exit }' "$OUT/reallink.txt" >"$OUT/reallink-table.md"
+run reallink $GO test -v -run '^$' -bench '^BenchmarkRealLink$' -benchtime 1x -timeout 30m ./bench/reallink -args ${REALLINK_ARGS:--reallink.rounds=5 -reallink.window=2s}
+# shellcheck disable=SC2086
+run reallink-backlog $GO test -v -run '^$' -bench '^BenchmarkRealLink$' -benchtime 1x -timeout 30m ./bench/reallink -args -reallink.napi=false ${REALLINK_ARGS:--reallink.rounds=5 -reallink.window=2s}
+for f in reallink reallink-backlog; do
+  awk '/^== reallink/ { p = 1 } p { print } p && /^\|/ { t = 1 } t && /^$/ { exit }' "$OUT/$f.txt" >"$OUT/$f-table.md"
+done
 
 # AF_PACKET receive modes side by side (root only): trafgen flood, the ring
 # vs recvmsg (frames/s, share of offered, CPU per frame), and the latency a
@@ -134,12 +141,14 @@ for f in scale-memberships scale-igmp scale scale-close membership stack; do
 done | sed 's/-[0-9]*[[:space:]]/ /' |
   awk '/^Benchmark/ { if (NF < 4) next; m=""; for (i=3; i<=NF; i+=2) m = m sprintf("  %s %s", $i, $(i+1)); print $1 m; next } { print }'
 echo
-echo "== real link vs the kernel (bench/out/reallink-table.md)"
-if [ -s "$OUT/reallink-table.md" ]; then
-  cat "$OUT/reallink-table.md"
-else
-  grep -h -E '^(--- SKIP|--- FAIL|    .*skipping)' "$OUT/reallink.txt" 2>/dev/null || echo "(no table)"
-fi
+for f in reallink reallink-backlog; do
+  echo "== real link vs the kernel (bench/out/$f-table.md)"
+  if [ -s "$OUT/$f-table.md" ]; then
+    cat "$OUT/$f-table.md"
+  else
+    grep -h -E '^(--- SKIP|--- FAIL|    .*skipping)' "$OUT/$f.txt" 2>/dev/null || echo "(no table)"
+  fi
+done
 echo
 echo "== AF_PACKET receive modes, mcast emulate, mux"
 for f in afpacket-modes emulate mux; do

@@ -88,6 +88,15 @@ func (ns *NS) SetGRO(ifname string, on bool) error {
 	return ns.setOffload(ifname, "GRO", unix.ETHTOOL_SGRO, unix.ETHTOOL_GGRO, on)
 }
 
+// SetTxChecksum turns transmit checksum offload on ifname on or off
+// (`ethtool -K ifname tx on|off`) and checks that it took. With it off the
+// kernel completes transport checksums before a frame leaves ifname; on a
+// veth it is on by default, and frames then carry only the pseudo-header
+// sum in the UDP checksum field (CHECKSUM_PARTIAL).
+func (ns *NS) SetTxChecksum(ifname string, on bool) error {
+	return ns.setOffload(ifname, "tx checksum offload", unix.ETHTOOL_STXCSUM, unix.ETHTOOL_GTXCSUM, on)
+}
+
 // SetTSO turns TCP segmentation offload on ifname on or off (`ethtool -K
 // ifname tso on|off`: all the TSO features) and checks that it took.
 func (ns *NS) SetTSO(ifname string, on bool) error {
