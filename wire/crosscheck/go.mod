@@ -8,3 +8,5 @@ require (
 	github.com/gopacket/gopacket v1.7.7
 	github.com/mcstack/mcstack v0.0.0-00010101000000-000000000000
 )
+
+require golang.org/x/sys v0.50.0 // indirect
