@@ -27,11 +27,18 @@ import (
 // FRRDir is where Debian installs the FRR daemons.
 const FRRDir = "/usr/lib/frr"
 
-// RequireFRR skips the test unless it runs as root and zebra, pimd and
+// RequireFRR skips the test unless it runs as root, the kernel has IPv4
+// multicast routing (pimd cannot start without it) and zebra, pimd and
 // vtysh are installed (scripts/install-test-deps.sh installs Debian's frr).
 func RequireFRR(t testing.TB) {
 	t.Helper()
 	RequireRoot(t)
+	// /proc/net/ip_mr_vif exists when the kernel was built with
+	// CONFIG_IP_MROUTE (or has the ipmr module loaded); without it pimd's
+	// MRT_INIT fails with ENOPROTOOPT and pimd learns nothing.
+	if _, err := os.Stat("/proc/net/ip_mr_vif"); err != nil {
+		t.Skipf("skipping: this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE; /proc/net/ip_mr_vif: %v), which pimd needs", err)
+	}
 	for _, p := range []string{filepath.Join(FRRDir, "zebra"), filepath.Join(FRRDir, "pimd")} {
 		if _, err := os.Stat(p); err != nil {
 			t.Skipf("skipping: FRRouting daemon %s not installed (Debian package frr; scripts/install-test-deps.sh): %v", p, err)
