@@ -20,7 +20,7 @@ TEST_MODULES := wire/crosscheck
 # Packages with fuzz targets: "pkg:FuzzName" pairs are discovered by grep.
 FUZZ_PKGS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./bench/' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all test deps vet staticcheck race interop-recvmsg crosscheck fuzz-short fuzz interop bench demo build
+.PHONY: all test deps vet staticcheck race purego interop-recvmsg crosscheck fuzz-short fuzz interop bench demo build
 
 all: build
 
@@ -34,7 +34,7 @@ build:
 deps:
 	@bash scripts/install-test-deps.sh
 
-test: deps vet staticcheck race interop-recvmsg crosscheck fuzz-short
+test: deps vet staticcheck race purego interop-recvmsg crosscheck fuzz-short
 
 vet:
 	$(GO) vet ./...
@@ -51,6 +51,11 @@ crosscheck:
 
 race:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# purego tests wire's portable code on a machine where assembly would take
+# over (the AVX2 checksum on amd64).
+purego:
+	$(GO) test -race -count=1 -tags purego ./wire/...
 
 # interop-recvmsg reruns the interop suite (run by race on the default
 # TPACKET_V3 ring) on the recvmsg fallback. As a normal user it skips.
