@@ -1,7 +1,8 @@
 # mcstack — build, test, fuzz, benchmark.
 #
 #   make test      vet + staticcheck + race tests (+ interop tests when root)
-#                  + the test-only modules (make crosscheck) + short fuzzing
+#                  + wire's portable code (make purego) + the test-only
+#                  modules (make crosscheck) + short fuzzing
 #   make fuzz      longer fuzzing of every parser (FUZZTIME=60s by default)
 #   make interop   only the Linux-kernel interop tests (root)
 #   make bench     every benchmark (see BENCHMARKS.md)

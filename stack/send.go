@@ -215,7 +215,8 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) {
 	d.timer = time.AfterFunc(dur, func() {
 		c.dlMu.Lock()
 		defer c.dlMu.Unlock()
-		if d.gen == gen && d.cur.Load() == st && !st.passed.Load() {
+		// The state is replaced only by a new setting, which changes gen.
+		if d.gen == gen && !st.passed.Load() {
 			st.expire()
 		}
 	})

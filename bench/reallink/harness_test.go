@@ -868,25 +868,6 @@ func (e *env) measure(k kind, n, payload int, warmup, window time.Duration) (sam
 // /proc/PID/stat (USER_HZ, 100 on Linux).
 const clockTick = time.Second / 100
 
-// procStatFields returns the fields of /proc/PID/stat after the command
-// name (the first is the state, field 3), which may contain spaces and
-// parentheses.
-func procStatFields(pid int) ([]string, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return nil, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
-	}
-	return f, nil
-}
-
 // statCPU is utime + stime (fields 14 and 15) of /proc/PID/stat fields f.
 func statCPU(pid int, f []string) (time.Duration, error) {
 	u, err := strconv.ParseUint(f[11], 10, 64)
@@ -903,7 +884,7 @@ func statCPU(pid int, f []string) (time.Duration, error) {
 // taskCPU is the user + system time of task pid (a thread's own, for a
 // kernel thread such as a NAPI thread) from /proc/PID/stat.
 func taskCPU(pid int) (time.Duration, error) {
-	f, err := procStatFields(pid)
+	f, err := netns.TaskStat(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -926,7 +907,7 @@ func treeCPU(root int) (time.Duration, error) {
 		if err != nil {
 			continue
 		}
-		f, err := procStatFields(pid)
+		f, err := netns.TaskStat(pid)
 		if err != nil {
 			continue // exited meanwhile
 		}

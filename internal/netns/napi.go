@@ -184,24 +184,35 @@ func NAPIThreads(ifname string) ([]int, error) {
 
 // isKthread reports whether task pid is a kernel thread.
 func isKthread(pid int) (bool, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := TaskStat(pid)
 	if err != nil {
 		return false, err
-	}
-	// pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may
-	// contain spaces and parentheses, so fields are counted after the last ')'.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return false, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 7 {
-		return false, fmt.Errorf("/proc/%d/stat: %d fields after comm", pid, len(f))
 	}
 	flags, err := strconv.ParseUint(f[6], 10, 64)
 	if err != nil {
 		return false, fmt.Errorf("/proc/%d/stat flags: %w", pid, err)
 	}
 	return flags&pfKthread != 0, nil
+}
+
+// TaskStat returns the fields of /proc/PID/stat after the command name:
+// f[0] is the state (field 3 in proc(5)), f[1] the parent's PID, f[6] the
+// flags, f[11] and f[12] utime and stime in clock ticks. The name may
+// contain spaces and parentheses, so fields are counted after the last
+// ')'. It returns an error for fewer than 13 fields.
+func TaskStat(pid int) ([]string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("/proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return nil, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+	}
+	return f, nil
 }

@@ -7,8 +7,8 @@
 //
 // Everything here shells out to iproute2 (`ip`, `bridge`) except Do, which
 // switches one locked OS thread into a namespace with setns(2), and the
-// helpers built on it (Sysctl, and SetGRO and SetTSO, which issue the
-// SIOCETHTOOL ioctl there). All helpers need root; call RequireRoot first.
+// helpers built on it (Sysctl, and SetGRO, SetTSO and SetTxChecksum, which
+// issue the SIOCETHTOOL ioctl there). All helpers need root; call RequireRoot first.
 package netns
 
 import (
