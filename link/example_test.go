@@ -17,7 +17,7 @@ type counter struct {
 	states  chan link.LinkState
 }
 
-func (c *counter) HandleFrames(frames [][]byte) {
+func (c *counter) HandleFrames(frames [][]byte, _ []link.FrameFlags) {
 	for _, f := range frames {
 		c.lastSrc = wire.MAC(f[6:12]) // an array: a copy
 	}

@@ -38,11 +38,14 @@ import (
 type Handler interface {
 	// HandleFrames handles a batch of received Ethernet frames, in arrival
 	// order: everything the endpoint read in one go (a ring block, one
-	// recvmmsg, the frames queued in memory). The frames and the slice are
+	// recvmmsg, the frames queued in memory). The frames and the slices are
 	// valid only during the call; a handler that keeps bytes must copy
 	// them. The batch is never empty. The stack wakes each socket that got
 	// datagrams once per batch, not once per datagram.
-	HandleFrames(frames [][]byte)
+	//
+	// flags is nil when the endpoint knows nothing about the frames beyond
+	// their bytes; otherwise flags[i] describes frames[i].
+	HandleFrames(frames [][]byte, flags []FrameFlags)
 	// HandleLinkState reports a change of the link's state: carrier lost
 	// or regained, or the interface gone. An endpoint that can observe the
 	// state reports it once right after Attach (Up or not) and then on
@@ -50,6 +53,24 @@ type Handler interface {
 	// and the link is then taken to be up.
 	HandleLinkState(st LinkState)
 }
+
+// FrameFlags is what an endpoint learned about a received frame besides
+// its bytes, from the kernel or the NIC.
+type FrameFlags uint8
+
+const (
+	// FrameChecksumValid: the frame's transport checksum (the UDP, ICMPv6
+	// or other layer-4 checksum of an IP packet that is not a tunnel) was
+	// verified before the frame reached the endpoint (the NIC's receive
+	// checksum offload, or the kernel's own check, e.g. in GRO), or the
+	// frame was sent by this host and its checksum completed by the
+	// endpoint. Linux's AF_PACKET reports it as TP_STATUS_CSUM_VALID (an
+	// skb marked CHECKSUM_UNNECESSARY) or TP_STATUS_CSUMNOTREADY (a local
+	// sender's CHECKSUM_PARTIAL). The stack then skips its own UDP checksum
+	// check, as the kernel's UDP does; it still checks the IPv4 header
+	// checksum and every length.
+	FrameChecksumValid FrameFlags = 1 << iota
+)
 
 // LinkState is the state of the link under an endpoint.
 type LinkState struct {
@@ -89,7 +110,7 @@ const MaxBatch = 128
 type FrameFunc func(frame []byte)
 
 // HandleFrames calls f for each frame.
-func (f FrameFunc) HandleFrames(frames [][]byte) {
+func (f FrameFunc) HandleFrames(frames [][]byte, _ []FrameFlags) {
 	for _, fr := range frames {
 		f(fr)
 	}
@@ -195,22 +216,37 @@ var (
 // it is not safe for concurrent use (backends guard it).
 type ExactFilter struct {
 	Capacity int
-	addrs    map[wire.MAC]struct{}
-	all      bool
+	// The addresses: in few when there are at most fewAddrs of them (a
+	// linear scan beats hashing), else in addrs.
+	few   []wire.MAC
+	addrs map[wire.MAC]struct{}
+	all   bool
 }
+
+// fewAddrs is the number of addresses up to which ExactFilter scans a
+// slice instead of looking up a map.
+const fewAddrs = 8
 
 // Set replaces the filter contents and returns the resulting status.
 func (f *ExactFilter) Set(addrs []wire.MAC) FilterStatus {
-	f.addrs = make(map[wire.MAC]struct{}, len(addrs))
+	set := make(map[wire.MAC]struct{}, len(addrs))
 	for _, a := range addrs {
-		f.addrs[a] = struct{}{}
+		set[a] = struct{}{}
 	}
-	f.all = len(f.addrs) > f.Capacity
-	if f.all {
-		f.addrs = nil
+	f.few, f.addrs = nil, nil
+	f.all = len(set) > f.Capacity
+	switch {
+	case f.all:
 		return FilterStatus{AllMulticast: true}
+	case len(set) <= fewAddrs:
+		f.few = make([]wire.MAC, 0, len(set))
+		for a := range set {
+			f.few = append(f.few, a)
+		}
+	default:
+		f.addrs = set
 	}
-	return FilterStatus{Exact: len(f.addrs)}
+	return FilterStatus{Exact: len(set)}
 }
 
 // Status returns what the filter holds, as Set reported it.
@@ -218,7 +254,7 @@ func (f *ExactFilter) Status() FilterStatus {
 	if f.all {
 		return FilterStatus{AllMulticast: true}
 	}
-	return FilterStatus{Exact: len(f.addrs)}
+	return FilterStatus{Exact: len(f.few) + len(f.addrs)}
 }
 
 // Accepts reports whether a frame to dst passes the filter. Unicast and
@@ -226,6 +262,14 @@ func (f *ExactFilter) Status() FilterStatus {
 func (f *ExactFilter) Accepts(dst wire.MAC) bool {
 	if !dst.IsMulticast() || dst == wire.BroadcastMAC || f.all {
 		return true
+	}
+	if f.addrs == nil {
+		for _, a := range f.few {
+			if a == dst {
+				return true
+			}
+		}
+		return false
 	}
 	_, ok := f.addrs[dst]
 	return ok

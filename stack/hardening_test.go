@@ -651,11 +651,11 @@ func TestBadInputDoesNotAllocate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		batch := [][]byte{tc.frame}
-		d := counterDelta(ifc, func() { ep.handler.HandleFrames(batch) })
+		d := counterDelta(ifc, func() { ep.handler.HandleFrames(batch, nil) })
 		if d[tc.counter] != 1 {
 			t.Errorf("%s: counter changes %v, want %s +1", tc.name, d, tc.counter)
 		}
-		if n := testing.AllocsPerRun(200, func() { ep.handler.HandleFrames(batch) }); n != 0 {
+		if n := testing.AllocsPerRun(200, func() { ep.handler.HandleFrames(batch, nil) }); n != 0 {
 			t.Errorf("%s: %v allocations per frame, want 0", tc.name, n)
 		}
 	}

@@ -110,7 +110,7 @@ func (e *testEndpoint) inject(f []byte) {
 	e.mu.Lock()
 	h := e.handler
 	e.mu.Unlock()
-	h.HandleFrames([][]byte{f})
+	h.HandleFrames([][]byte{f}, nil)
 }
 
 func (e *testEndpoint) filterCalls() int {

@@ -77,9 +77,15 @@ func (ifc *Interface) count(b *rxBatch, n counter) {
 }
 
 // HandleFrames implements link.Handler.
-func (h linkHandler) HandleFrames(frames [][]byte) {
-	for _, f := range frames {
-		h.ifc.handleFrame(h.b, f)
+func (h linkHandler) HandleFrames(frames [][]byte, flags []link.FrameFlags) {
+	if flags == nil {
+		for _, f := range frames {
+			h.ifc.handleFrame(h.b, f, 0)
+		}
+	} else {
+		for i, f := range frames {
+			h.ifc.handleFrame(h.b, f, flags[i])
+		}
 	}
 	h.b.flush(h.ifc)
 }
@@ -91,7 +97,9 @@ func (b *rxBatch) flush(ifc *Interface) {
 		b.touched[i] = nil
 	}
 	b.touched = b.touched[:0]
-	clear(b.seen)
+	if len(b.seen) > 0 {
+		clear(b.seen)
+	}
 	for u := b.used; u != 0; u &= u - 1 {
 		i := bits.TrailingZeros32(u)
 		ifc.counters.add(counter(i), b.counts[i])
@@ -103,8 +111,8 @@ func (b *rxBatch) flush(ifc *Interface) {
 // HandleLinkState implements link.Handler.
 func (h linkHandler) HandleLinkState(st link.LinkState) { h.ifc.setLinkState(st) }
 
-// handleFrame handles one received frame.
-func (ifc *Interface) handleFrame(b *rxBatch, frame []byte) {
+// handleFrame handles one received frame, described by fl.
+func (ifc *Interface) handleFrame(b *rxBatch, frame []byte, fl link.FrameFlags) {
 	if ifc.removed.Load() {
 		return
 	}
@@ -124,9 +132,9 @@ func (ifc *Interface) handleFrame(b *rxBatch, frame []byte) {
 	}
 	switch eth.EtherType {
 	case wire.EtherTypeIPv4:
-		ifc.receiveIPv4(b, eth.Payload)
+		ifc.receiveIPv4(b, eth.Payload, fl)
 	case wire.EtherTypeIPv6:
-		ifc.receiveIPv6(b, eth.Payload)
+		ifc.receiveIPv6(b, eth.Payload, fl)
 	default:
 		ifc.count(b, cNotIP)
 	}
@@ -152,7 +160,16 @@ func (ifc *Interface) countBad(b *rxBatch, err error, truncated, checksum, malfo
 	}
 }
 
-func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte) {
+// parseUDP parses a received UDP datagram, leaving out the checksum check
+// when the link reported the checksum verified.
+func parseUDP(p []byte, src, dst netip.Addr, fl link.FrameFlags) (wire.UDP, error) {
+	if fl&link.FrameChecksumValid != 0 {
+		return wire.ParseUDPOffloaded(p, src, dst)
+	}
+	return wire.ParseUDP(p, src, dst)
+}
+
+func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte, fl link.FrameFlags) {
 	ip, err := wire.ParseIPv4(p)
 	if err != nil {
 		ifc.countBad(b, err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
@@ -173,7 +190,7 @@ func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte) {
 		}
 		ifc.proto.receive(ip.Src, ip.Dst, ip.TTL, ip.RouterAlert, 0, ip.Payload)
 	case wire.ProtoUDP:
-		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
+		u, err := parseUDP(ip.Payload, ip.Src, ip.Dst, fl)
 		if err != nil {
 			ifc.countBad(b, err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return
@@ -186,7 +203,7 @@ func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte) {
 // RFC 9777 §5).
 func isMLDType(t byte) bool { return t == 130 || t == 131 || t == 132 || t == 143 }
 
-func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
+func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte, fl link.FrameFlags) {
 	ip, err := wire.ParseIPv6(p)
 	if err != nil {
 		ifc.countBad(b, err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
@@ -211,7 +228,7 @@ func (ifc *Interface) receiveIPv6(b *rxBatch, p []byte) {
 		}
 		ifc.proto.receive(ip.Src, ip.Dst, ip.HopLimit, ip.RouterAlert, ip.RouterAlertValue, ip.Payload)
 	case wire.ProtoUDP:
-		u, err := wire.ParseUDP(ip.Payload, ip.Src, ip.Dst)
+		u, err := parseUDP(ip.Payload, ip.Src, ip.Dst, fl)
 		if err != nil {
 			ifc.countBad(b, err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/wire"
 )
 
@@ -275,6 +276,32 @@ func TestReceiveBadChecksumAndMalformed(t *testing.T) {
 	wantPayloads(t, c, "after a good frame", "payload")
 }
 
+// A frame whose checksum the link reports verified (link.FrameChecksumValid)
+// is not checked again, for IPv4 and IPv6; frames without the flag in the
+// same batch are checked. (wire's tests show the offloaded parse still
+// checks every length.)
+func TestReceiveChecksumVerifiedByLink(t *testing.T) {
+	s, ifc, ep := newTestStack(t, Config{})
+	c4 := mustListen(t, s, "udp4", "0.0.0.0:5000")
+	must(t, c4.JoinGroup(ifc, eg4))
+	c6 := mustListen(t, s, "udp6", "[::]:5000")
+	must(t, c6.JoinGroup(ifc, eg6))
+	corrupt := func(f []byte) []byte {
+		f = append([]byte(nil), f...)
+		f[len(f)-1] ^= 0xff // the UDP checksum no longer matches
+		return f
+	}
+	bad4 := corrupt(udpFrame(t, peer4, eg4, 4000, 5000, []byte("four")))
+	bad6 := corrupt(udpFrame(t, peer6, eg6, 4000, 5000, []byte("six")))
+	v := link.FrameChecksumValid
+	d := counterDelta(ifc, func() {
+		ep.handler.HandleFrames([][]byte{bad4, bad6, bad4, bad6}, []link.FrameFlags{v, v, 0, 0})
+	})
+	wantCounters(t, d, map[string]uint64{"frames_received": 4, "datagrams_received": 2, "bad_udp_checksum": 2})
+	wantPayloads(t, c4, "udp4", "fou\x8d")
+	wantPayloads(t, c6, "udp6", "si\x87")
+}
+
 // A frame arriving after its interface was removed is ignored.
 func TestReceiveAfterRemove(t *testing.T) {
 	s, ifcs, eps := newTwoIfcStack(t, Config{})
@@ -283,7 +310,7 @@ func TestReceiveAfterRemove(t *testing.T) {
 	must(t, c.JoinGroup(ifcs[1], eg4))
 	h := eps[0].handler
 	must(t, s.RemoveInterface(ifcs[0]))
-	h.HandleFrames([][]byte{udpFrame(t, peer4, eg4, 4000, 5000, []byte("removed"))})
+	h.HandleFrames([][]byte{udpFrame(t, peer4, eg4, 4000, 5000, []byte("removed"))}, nil)
 	eps[1].inject(udpFrame(t, peer4, eg4, 4000, 5000, []byte("live")))
 	got := wantPayloads(t, c, "socket", "live")
 	if got[0].cm.IfIndex != ifcs[1].Index() {
@@ -316,7 +343,7 @@ func TestReceiveAllocs(t *testing.T) {
 			buf := make([]byte, 1500)
 			var fail error
 			allocs := testing.AllocsPerRun(1000, func() {
-				ep.handler.HandleFrames(batch)
+				ep.handler.HandleFrames(batch, nil)
 				for _, c := range cs {
 					if n, _, err := c.ReadMsg(buf); err != nil || n != 1000 {
 						fail = fmt.Errorf("ReadMsg = %d, %v", n, err)
@@ -346,7 +373,7 @@ func BenchmarkDeliver(b *testing.B) {
 	buf := make([]byte, 1500)
 	b.ReportAllocs()
 	for b.Loop() {
-		ep.handler.HandleFrames(batch)
+		ep.handler.HandleFrames(batch, nil)
 		if _, _, err := c.ReadMsg(buf); err != nil {
 			b.Fatal(err)
 		}

@@ -159,7 +159,7 @@ func TestReadBatch(t *testing.T) {
 	for i := range frames {
 		frames[i] = udpFrame(t, peer4, eg4, 4000+uint16(i), 5000, []byte(fmt.Sprintf("datagram %d", i)))
 	}
-	ep.handler.HandleFrames(frames)
+	ep.handler.HandleFrames(frames, nil)
 	ms := make([]Message, 3)
 	for i := range ms {
 		ms[i].Buf = make([]byte, 9) // "datagram " fits; the digit is cut

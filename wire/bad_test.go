@@ -177,6 +177,18 @@ func TestBadInput(t *testing.T) {
 		{"udp wrong pseudo-header", func() error { _, err := ParseUDP(udp4Datagram(), host4, IPv4AllSystems); return err }, ErrChecksum},
 		{"udp6 zero checksum", func() error { b := udp6Datagram(); b[6], b[7] = 0, 0; _, err := ParseUDP(b, host6, group6); return err }, ErrChecksum},
 		{"udp mixed families", func() error { _, err := ParseUDP(udp4Datagram(), host4, group6); return err }, ErrMalformed},
+		{"udp offloaded length beyond data", func() error {
+			b := udp4Datagram()
+			b[5] = 14
+			_, err := ParseUDPOffloaded(b, host4, group4)
+			return err
+		}, ErrTruncated},
+		{"udp6 offloaded zero checksum", func() error {
+			b := udp6Datagram()
+			b[6], b[7] = 0, 0
+			_, err := ParseUDPOffloaded(b, host6, group6)
+			return err
+		}, ErrChecksum},
 		// Ethernet
 		{"ethernet 802.3 length", func() error { _, err := ParseEthernet(hx("01005e010203 020000000001 0040 00")); return err }, ErrUnsupported},
 		// IGMP

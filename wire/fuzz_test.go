@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -80,6 +81,17 @@ func FuzzParseUDP(f *testing.F) {
 			src, dst = host6, group6
 		}
 		u, err := ParseUDP(b, src, dst)
+		// The offloaded parse differs only in not checking the
+		// checksum's value.
+		uo, erro := ParseUDPOffloaded(b, src, dst)
+		switch {
+		case err == nil && (erro != nil || !reflect.DeepEqual(u, uo)):
+			t.Fatalf("ParseUDP accepted (%+v), ParseUDPOffloaded: %+v, %v", u, uo, erro)
+		case err != nil && erro == nil && !errors.Is(err, ErrChecksum):
+			t.Fatalf("ParseUDPOffloaded accepted what ParseUDP refused with %v", err)
+		case err != nil && erro != nil && !errors.Is(err, ErrChecksum) && err.(*ParseError).Err != erro.(*ParseError).Err:
+			t.Fatalf("refused for different reasons: %v / %v", err, erro)
+		}
 		if err != nil {
 			return
 		}

@@ -27,6 +27,19 @@ func sameFamily(src, dst netip.Addr) (v4, ok bool) {
 // zero checksum means "none" over IPv4 and is refused over IPv6 (RFC 8200
 // §8.1). src and dst must be of the same family. It does not allocate.
 func ParseUDP(b []byte, src, dst netip.Addr) (UDP, error) {
+	return parseUDP(b, src, dst, true)
+}
+
+// ParseUDPOffloaded is ParseUDP for a datagram whose checksum was already
+// verified below the stack (a NIC's receive checksum offload, or the
+// kernel, reported to the link backend): it checks everything ParseUDP
+// checks except the checksum's value. A zero checksum over IPv6 is still
+// refused (no checksum at all is not a verified one).
+func ParseUDPOffloaded(b []byte, src, dst netip.Addr) (UDP, error) {
+	return parseUDP(b, src, dst, false)
+}
+
+func parseUDP(b []byte, src, dst netip.Addr, verify bool) (UDP, error) {
 	v4, ok := sameFamily(src, dst)
 	if !ok {
 		return UDP{}, peUdpPseudoHeaderMalformed
@@ -45,7 +58,7 @@ func ParseUDP(b []byte, src, dst netip.Addr) (UDP, error) {
 		if !v4 {
 			return UDP{}, peUdpChecksumChecksum
 		}
-	} else if Checksum(b[:l], PseudoHeaderSum(src, dst, ProtoUDP, l)) != 0 {
+	} else if verify && Checksum(b[:l], PseudoHeaderSum(src, dst, ProtoUDP, l)) != 0 {
 		return UDP{}, peUdpChecksumChecksum2
 	}
 	return UDP{

@@ -235,7 +235,7 @@ func inject(h link.Handler, tmpl []*frameTemplate, pps int, dur time.Duration, b
 		}
 		batch[0] = tmpl[i%len(tmpl)].stamp(uint64(i), arrival.Sub(base).Nanoseconds())
 		t0 := time.Now()
-		h.HandleFrames(batch)
+		h.HandleFrames(batch, nil)
 		handling += time.Since(t0)
 	}
 	return n, time.Since(start), handling

@@ -252,7 +252,7 @@ func BenchmarkGeneralQuery(b *testing.B) {
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		p.arm()
-		p.h.HandleFrames([][]byte{q})
+		p.h.HandleFrames([][]byte{q}, nil)
 		deadline := time.Now().Add(mrt + 2*time.Second)
 		var last int64
 		answered := 0
@@ -356,7 +356,7 @@ func BenchmarkHostsGroupsSources(b *testing.B) {
 		perHost := float64(heap()-h0) / nh
 		mrc := uint8(*flagMRC)
 		p.arm()
-		p.h.HandleFrames([][]byte{generalQuery(mrc)})
+		p.h.HandleFrames([][]byte{generalQuery(mrc)}, nil)
 		time.Sleep(time.Duration(mrc)*100*time.Millisecond + 500*time.Millisecond)
 		within, last := 0, int64(0)
 		for i := range p.first {
@@ -394,7 +394,7 @@ func TestFleetAnswersQuery(t *testing.T) {
 	syncAll(t, hosts)
 	time.Sleep(1500 * time.Millisecond) // the join reports' retransmissions are over
 	p.arm()
-	p.h.HandleFrames([][]byte{generalQuery(5)})
+	p.h.HandleFrames([][]byte{generalQuery(5)}, nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		missing := 0

@@ -96,7 +96,7 @@ func (m *mcStack) queued(i int, buf []byte) bool {
 // the call (link.Handler contract), so the benchmark reuses one.
 func (m *mcStack) inject(frame []byte) {
 	m.batch[0] = frame
-	m.ep.handler.HandleFrames(m.batch[:])
+	m.ep.handler.HandleFrames(m.batch[:], nil)
 }
 
 func BenchmarkMcstackMulticastUDP(b *testing.B) {

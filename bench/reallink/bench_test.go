@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,6 +19,7 @@ var (
 	flagWindow = flag.Duration("reallink.window", 2*time.Second, "measured window per receiver and round")
 	flagWarmup = flag.Duration("reallink.warmup", 500*time.Millisecond, "time between starting trafgen and the window")
 	flagPin    = flag.Bool("reallink.pin", true, "bind the receiving process's threads to the CPUs other than trafgen's CPU 0")
+	flagKinds  = flag.String("reallink.kinds", "kernel,recvmsg,ring,floor", "the receivers to measure, comma-separated (a subset, e.g. to profile one with -cpuprofile)")
 	flagNAPI   = flag.Bool("reallink.napi", true, "run the receiving veth's kernel receive work in its threaded NAPI kernel thread, bound to the CPUs other than trafgen's CPU 0, instead of in the softirq of the sending CPU")
 )
 
@@ -98,11 +100,15 @@ func BenchmarkRealLink(b *testing.B) {
 	default:
 		setup += ", the kernel's receive work in the receiving veth's threaded NAPI kernel thread (not pinned: one CPU), trafgen one sendto per frame (-t 0ns)"
 	}
+	ks, err := parseKinds(*flagKinds)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var rows []row
 	for _, payload := range payloads {
 		for _, n := range socketNums {
 			b.Run(fmt.Sprintf("payload=%d/sockets=%d", payload, n), func(b *testing.B) {
-				rs := runConfig(b, e, payload, n)
+				rs := runConfig(b, e, ks, payload, n)
 				rows = slices.DeleteFunc(rows, func(r row) bool { return r.payload == payload && r.sockets == n })
 				rows = append(rows, rs...)
 			})
@@ -113,7 +119,7 @@ func BenchmarkRealLink(b *testing.B) {
 
 // runConfig measures the four receivers in alternating rounds for one
 // payload size and socket count and reports the medians.
-func runConfig(b *testing.B, e *env, payload, n int) []row {
+func runConfig(b *testing.B, e *env, kinds []kind, payload, n int) []row {
 	samples := map[kind][]sample{}
 	for round := range *flagRounds {
 		for i := range kinds {
@@ -157,6 +163,21 @@ func runConfig(b *testing.B, e *env, payload, n int) []row {
 	}
 	b.ReportMetric(0, "ns/op") // one fixed run: the time per op means nothing
 	return rows
+}
+
+// parseKinds parses -reallink.kinds.
+func parseKinds(s string) ([]kind, error) {
+	var ks []kind
+	for _, f := range strings.Split(s, ",") {
+		k := kind(strings.TrimSpace(f))
+		if !slices.Contains(allKinds, k) {
+			return nil, fmt.Errorf("-reallink.kinds: unknown receiver %q (want some of %v)", k, allKinds)
+		}
+		if !slices.Contains(ks, k) {
+			ks = append(ks, k)
+		}
+	}
+	return ks, nil
 }
 
 // printTable writes the rows as a Markdown table.

@@ -350,7 +350,7 @@ const (
 	kindFloor   kind = "floor"
 )
 
-var kinds = []kind{kindKernel, kindRecvmsg, kindRing, kindFloor}
+var allKinds = []kind{kindKernel, kindRecvmsg, kindRing, kindFloor}
 
 // counts is what a receiver has counted so far.
 type counts struct {

@@ -20,7 +20,7 @@ func TestSmoke(t *testing.T) {
 	if e.napi != nil {
 		t.Logf("threaded NAPI: thread(s) %v of %s (pinned: %v, CPU %s)", e.napi, e.vr, e.napiPinned, cpuList(e.napiCPUs))
 	}
-	for _, k := range kinds {
+	for _, k := range allKinds {
 		n := 4
 		if k == kindFloor {
 			n = 1

@@ -119,7 +119,7 @@ func BenchmarkFilterReceive(b *testing.B) {
 			batch := [][]byte{frame}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				ep.handler.HandleFrames(batch)
+				ep.handler.HandleFrames(batch, nil)
 			}
 			// Stop before the deferred closes, which drain the interface's
 			// workers and must not count as receive time.

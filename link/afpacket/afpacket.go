@@ -35,9 +35,13 @@
 //     pseudo-header sum. The kernel reports such frames with
 //     TP_STATUS_CSUMNOTREADY, and the endpoint then computes the transport
 //     checksum (UDP, TCP, ICMPv6) into the frame before the handler sees
-//     it, so the stack's checksum verification passes. Frames with
-//     TP_STATUS_CSUM_VALID and frames without either flag carry their
-//     original, complete checksum and are passed on untouched.
+//     it, and marks it link.FrameChecksumValid. Frames with
+//     TP_STATUS_CSUM_VALID (the NIC's receive checksum offload, or the
+//     kernel's own check in GRO, verified the transport checksum) are
+//     passed on untouched and marked link.FrameChecksumValid: the stack
+//     then skips its UDP checksum check, as the kernel's UDP does. Frames
+//     with neither flag are passed on untouched and unmarked (the stack
+//     verifies them).
 //   - VLANs: the kernel removes the outer 802.1Q tag before AF_PACKET sees
 //     a frame and reports it only in the status (TP_STATUS_VLAN_VALID,
 //     tp_vlan_tci). The endpoint ignores it: a frame tagged on the wire

@@ -337,57 +337,73 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// udpResult is what the handler of TestKernelSenderChecksumOffload reports
-// for each test datagram: its payload, or why wire.ParseUDP refused it.
+// udpResult is what udpChecker reports for each test datagram: its
+// payload, or why wire.ParseUDP refused it, and the frame's flags.
 type udpResult struct {
 	family  string
 	payload string
 	err     error
+	flags   link.FrameFlags
 }
 
-// udpChecker returns a handler that parses every IPv4 or IPv6 UDP frame to
-// port and reports the outcome of wire.ParseUDP, which verifies the
-// checksum. It must parse inside the handler: the frame's buffer is reused.
-func udpChecker(port uint16) (link.Handler, chan udpResult) {
-	ch := make(chan udpResult, 64)
-	return link.FrameFunc(func(f []byte) {
-		eth, err := wire.ParseEthernet(f)
-		if err != nil {
+// udpChecker is a handler that parses every IPv4 or IPv6 UDP frame to port
+// and reports the outcome of wire.ParseUDP, which verifies the checksum,
+// with the flags the endpoint gave the frame. It must parse inside the
+// handler: the frame's buffer is reused.
+type udpChecker struct {
+	port uint16
+	ch   chan udpResult
+}
+
+func newUDPChecker(port uint16) *udpChecker {
+	return &udpChecker{port: port, ch: make(chan udpResult, 64)}
+}
+
+func (u *udpChecker) HandleLinkState(link.LinkState) {}
+
+func (u *udpChecker) HandleFrames(frames [][]byte, flags []link.FrameFlags) {
+	for i, f := range frames {
+		u.check(f, flags[i])
+	}
+}
+
+func (u *udpChecker) check(f []byte, fl link.FrameFlags) {
+	eth, err := wire.ParseEthernet(f)
+	if err != nil {
+		return
+	}
+	var (
+		family, payload string
+		seg             []byte
+		src, dst        netip.Addr
+	)
+	switch eth.EtherType {
+	case wire.EtherTypeIPv4:
+		ip, err := wire.ParseIPv4(eth.Payload)
+		if err != nil || ip.Protocol != wire.ProtoUDP {
 			return
 		}
-		var (
-			family, payload string
-			seg             []byte
-			src, dst        netip.Addr
-		)
-		switch eth.EtherType {
-		case wire.EtherTypeIPv4:
-			ip, err := wire.ParseIPv4(eth.Payload)
-			if err != nil || ip.Protocol != wire.ProtoUDP {
-				return
-			}
-			family, seg, src, dst = "ipv4", ip.Payload, ip.Src, ip.Dst
-		case wire.EtherTypeIPv6:
-			ip, err := wire.ParseIPv6(eth.Payload)
-			if err != nil || ip.NextHeader != wire.ProtoUDP {
-				return
-			}
-			family, seg, src, dst = "ipv6", ip.Payload, ip.Src, ip.Dst
-		default:
+		family, seg, src, dst = "ipv4", ip.Payload, ip.Src, ip.Dst
+	case wire.EtherTypeIPv6:
+		ip, err := wire.ParseIPv6(eth.Payload)
+		if err != nil || ip.NextHeader != wire.ProtoUDP {
 			return
 		}
-		if len(seg) < wire.UDPHeaderLen || binary.BigEndian.Uint16(seg[2:]) != port {
-			return
-		}
-		u, err := wire.ParseUDP(seg, src, dst)
-		if err == nil {
-			payload = string(u.Payload)
-		}
-		select {
-		case ch <- udpResult{family: family, payload: payload, err: err}:
-		default:
-		}
-	}), ch
+		family, seg, src, dst = "ipv6", ip.Payload, ip.Src, ip.Dst
+	default:
+		return
+	}
+	if len(seg) < wire.UDPHeaderLen || binary.BigEndian.Uint16(seg[2:]) != u.port {
+		return
+	}
+	if u, err := wire.ParseUDPOffloaded(seg, src, dst); err == nil {
+		payload = string(u.Payload)
+	}
+	_, err = wire.ParseUDP(seg, src, dst)
+	select {
+	case u.ch <- udpResult{family: family, payload: payload, err: err, flags: fl}:
+	default:
+	}
 }
 
 // TestKernelSenderChecksumOffload: the Linux kernel in namespace A sends
@@ -395,7 +411,8 @@ func udpChecker(port uint16) (link.Handler, chan udpResult) {
 // the frames reach our socket in B in CHECKSUM_PARTIAL state with only the
 // pseudo-header sum in the UDP checksum field (TP_STATUS_CSUMNOTREADY). The
 // endpoint must complete the checksum before the handler sees the frame
-// (interop/FINDINGS.md section 1: the stack counted them as bad_udp).
+// (interop/FINDINGS.md section 1: the stack counted them as bad_udp), and
+// then marks it link.FrameChecksumValid.
 func TestKernelSenderChecksumOffload(t *testing.T) { forEachMode(t, testKernelSenderChecksumOffload) }
 
 func testKernelSenderChecksumOffload(t *testing.T, mode afpacket.Mode) {
@@ -423,7 +440,8 @@ func testKernelSenderChecksumOffload(t *testing.T, mode afpacket.Mode) {
 	}
 
 	ep := open(t, p.b, p.vb, afpacket.Options{Mode: mode})
-	h, ch := udpChecker(port)
+	h := newUDPChecker(port)
+	ch := h.ch
 	if err := ep.Attach(h); err != nil {
 		t.Fatal(err)
 	}
@@ -476,6 +494,9 @@ func testKernelSenderChecksumOffload(t *testing.T, mode afpacket.Mode) {
 				t.Errorf("%s datagram from the kernel refused by wire.ParseUDP: %v", r.family, r.err)
 				continue
 			}
+			if r.flags&link.FrameChecksumValid == 0 {
+				t.Errorf("%s datagram %.10q: completed checksum, flags %v without FrameChecksumValid", r.family, r.payload, r.flags)
+			}
 			delete(want, r.family+"/"+r.payload)
 		case <-deadline:
 			t.Fatalf("after 5 s, %d datagrams with a bad checksum, %d of %d never received", bad, len(want)-bad, total)
@@ -483,5 +504,80 @@ func testKernelSenderChecksumOffload(t *testing.T, mode afpacket.Mode) {
 	}
 	if bad > 0 {
 		t.Fatalf("%d of %d datagrams sent by the kernel had a bad UDP checksum", bad, total)
+	}
+}
+
+// TestChecksumValidOnlyWhenKernelVerified: raw frames sent from A reach B
+// with CHECKSUM_NONE; with GRO off on B's veth nothing checks them and the
+// endpoint marks none, with GRO on the kernel verifies each UDP checksum
+// and the endpoint marks exactly the frames whose checksum is right
+// (TP_STATUS_CSUM_VALID), never a corrupted one. (A veth takes the GRO
+// path only for frames its peer could not have segmented: TSO off on A.)
+func TestChecksumValidOnlyWhenKernelVerified(t *testing.T) {
+	forEachMode(t, testChecksumValidOnlyWhenKernelVerified)
+}
+
+func testChecksumValidOnlyWhenKernelVerified(t *testing.T, mode afpacket.Mode) {
+	p := newPair(t)
+	const port = 5000
+	src, group := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("239.1.2.3")
+	tx := open(t, p.a, p.va, afpacket.Options{Mode: mode})
+	rx := open(t, p.b, p.vb, afpacket.Options{Mode: mode})
+	h := newUDPChecker(port)
+	if err := rx.Attach(h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rx.SetMulticastFilter([]wire.MAC{{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}}); err != nil {
+		t.Fatal(err)
+	}
+	udpFrame := func(payload string, corrupt bool) []byte {
+		u, err := wire.AppendUDP(nil, src, group, 4000, port, []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if corrupt { // a wrong checksum, not 0 ("none" over IPv4)
+			if u[7] ^= 1; u[6] == 0 && u[7] == 0 {
+				u[7] = 2
+			}
+		}
+		f := wire.AppendEthernet(nil, wire.MAC{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}, tx.HardwareAddr(), wire.EtherTypeIPv4)
+		f, err = wire.AppendIPv4(f, wire.IPv4{TTL: 1, Protocol: wire.ProtoUDP, Src: src, Dst: group}, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if err := p.a.SetTSO(p.va, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, gro := range []bool{false, true} {
+		if err := p.b.SetGRO(p.vb, gro); err != nil {
+			t.Fatal(err)
+		}
+		for _, corrupt := range []bool{false, true} {
+			payload := fmt.Sprintf("gro=%v corrupt=%v", gro, corrupt)
+			if err := tx.WriteFrame(udpFrame(payload, corrupt)); err != nil {
+				t.Fatal(err)
+			}
+			var r udpResult
+			select {
+			case r = <-h.ch:
+			case <-time.After(3 * time.Second):
+				t.Fatalf("%s: not received", payload)
+			}
+			if r.payload != payload {
+				t.Fatalf("received %q, want %q", r.payload, payload)
+			}
+			if corrupt != (r.err != nil) {
+				t.Fatalf("%s: wire.ParseUDP: %v", payload, r.err)
+			}
+			valid := r.flags&link.FrameChecksumValid != 0
+			if corrupt && valid {
+				t.Fatalf("%s: a corrupted checksum marked FrameChecksumValid", payload)
+			}
+			if !corrupt && valid != gro {
+				t.Errorf("%s: FrameChecksumValid %v, want %v (GRO verifies, nothing else does)", payload, valid, gro)
+			}
+		}
 	}
 }

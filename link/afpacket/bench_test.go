@@ -129,7 +129,7 @@ func BenchmarkReceiveModes(b *testing.B) {
 
 type batchCounter struct{ frames, batches *atomic.Uint64 }
 
-func (c batchCounter) HandleFrames(frames [][]byte) {
+func (c batchCounter) HandleFrames(frames [][]byte, _ []link.FrameFlags) {
 	c.frames.Add(uint64(len(frames)))
 	c.batches.Add(1)
 }

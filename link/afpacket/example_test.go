@@ -15,8 +15,8 @@ import (
 // stateLogger prints link-state changes and counts frames.
 type stateLogger struct{ frames int }
 
-func (s *stateLogger) HandleFrames(frames [][]byte)      { s.frames += len(frames) }
-func (s *stateLogger) HandleLinkState(st link.LinkState) { log.Printf("eth0: link %v", st) }
+func (s *stateLogger) HandleFrames(frames [][]byte, _ []link.FrameFlags) { s.frames += len(frames) }
+func (s *stateLogger) HandleLinkState(st link.LinkState)                 { log.Printf("eth0: link %v", st) }
 
 // Open an endpoint on eth0 (needs CAP_NET_RAW), receive through the
 // default TPACKET_V3 ring, and accept one multicast group in the NIC's

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mcstack/mcstack/link"
 	"github.com/mcstack/mcstack/link/internal/core"
 	"github.com/mcstack/mcstack/wire"
 )
@@ -133,14 +134,30 @@ func (r *receiver) ReadFrame(buf []byte, b *core.Batch) (int, error) {
 	default:
 		return 0, core.ReadError("recvmsg", r.errno)
 	}
-	frame := buf[:r.n]
-	if !b.Offer(frame) {
+	if !offer(b, buf[:r.n], parseAuxdata(r.oob[:r.oobn]).status, r.flags&unix.MSG_TRUNC != 0) {
 		return 0, nil
 	}
-	if parseAuxdata(r.oob[:r.oobn]).status&unix.TP_STATUS_CSUMNOTREADY != 0 && r.flags&unix.MSG_TRUNC == 0 {
-		completeChecksum(frame)
-	}
 	return r.n, nil
+}
+
+// offer offers frame to b with what the kernel reported of it (tp_status,
+// from the ring's frame header or PACKET_AUXDATA; truncated: the frame was
+// cut to the buffer): TP_STATUS_CSUM_VALID becomes
+// link.FrameChecksumValid, and a checksum left partial
+// (TP_STATUS_CSUMNOTREADY) is completed in place, after which it is valid
+// too.
+func offer(b *core.Batch, frame []byte, status uint32, truncated bool) bool {
+	var fl link.FrameFlags
+	if status&unix.TP_STATUS_CSUM_VALID != 0 {
+		fl = link.FrameChecksumValid
+	}
+	if !b.Offer(frame, fl) {
+		return false
+	}
+	if status&unix.TP_STATUS_CSUMNOTREADY != 0 && !truncated && completeChecksum(frame) {
+		b.AddFlags(link.FrameChecksumValid)
+	}
+	return true
 }
 
 // completeChecksum finishes the transport checksum of a frame the kernel

@@ -66,9 +66,7 @@ func (r *ringReader) ReadBatch(b *core.Batch, pollErr bool) error {
 				r.walked = true
 				break
 			}
-			if b.Offer(f.Data) && f.Status&unix.TP_STATUS_CSUMNOTREADY != 0 && !f.Truncated() {
-				completeChecksum(f.Data)
-			}
+			offer(b, f.Data, f.Status, f.Truncated())
 		}
 		if err := r.it.Err(); err != nil {
 			err = fmt.Errorf("ring block: %w", err)

@@ -31,7 +31,7 @@ func newBatchHandler() *batchHandler {
 	return &batchHandler{release: make(chan struct{}), entered: make(chan struct{}), events: make(chan struct{}, 1<<12)}
 }
 
-func (h *batchHandler) HandleFrames(frames [][]byte) {
+func (h *batchHandler) HandleFrames(frames [][]byte, _ []link.FrameFlags) {
 	h.first.Do(func() {
 		close(h.entered)
 		<-h.release

@@ -816,7 +816,7 @@ func (e *Endpoint) run(h link.Handler, done chan struct{}) {
 		empty := q.n == 0
 		q.mu.Unlock()
 		if len(batch) > 0 {
-			h.HandleFrames(batch)
+			h.HandleFrames(batch, nil)
 			e.stats.received.Add(uint64(len(batch)))
 			continue
 		}

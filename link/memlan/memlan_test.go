@@ -242,7 +242,7 @@ func TestDelayOrdering(t *testing.T) {
 	h, ch := collector(n)
 	mustAttach(t, b, link.FrameFunc(func(f []byte) {
 		first.CompareAndSwap(0, time.Now().UnixNano())
-		h.HandleFrames([][]byte{f})
+		h.HandleFrames([][]byte{f}, nil)
 	}))
 	start := time.Now()
 	for i := range n {
@@ -344,7 +344,7 @@ func TestQueueFull(t *testing.T) {
 			<-release
 		default:
 		}
-		h.HandleFrames([][]byte{f})
+		h.HandleFrames([][]byte{f}, nil)
 	}))
 	if err := a.WriteFrame(frame(macB, macA, "first")); err != nil {
 		t.Fatal(err)

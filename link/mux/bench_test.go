@@ -25,8 +25,8 @@ func (p *nullParent) Close() error { return nil }
 
 type countHandler struct{ n int }
 
-func (c *countHandler) HandleFrames(f [][]byte)        { c.n += len(f) }
-func (c *countHandler) HandleLinkState(link.LinkState) {}
+func (c *countHandler) HandleFrames(f [][]byte, _ []link.FrameFlags) { c.n += len(f) }
+func (c *countHandler) HandleLinkState(link.LinkState)               {}
 
 // BenchmarkDeliver measures the mux's cost per received frame for N hosts,
 // each joined to its own group, in batches of 64 frames: unicast to one
@@ -79,7 +79,7 @@ func BenchmarkDeliver(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					p.h.HandleFrames(batch)
+					p.h.HandleFrames(batch, nil)
 				}
 				b.StopTimer()
 				ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / float64(len(batch))

@@ -167,9 +167,10 @@ type Mux struct {
 
 // rxScratch holds the delivery path's reusable buffers.
 type rxScratch struct {
-	plan    []delivery
-	out     [][]byte
-	touched []*Endpoint
+	plan     []delivery
+	out      [][]byte
+	outFlags []link.FrameFlags // nil when the parent's batch had none
+	touched  []*Endpoint
 	// barriers counts Close calls that waited out a delivery.
 	barriers uint64
 }
@@ -177,6 +178,7 @@ type rxScratch struct {
 type delivery struct {
 	ep    *Endpoint
 	frame []byte
+	flags link.FrameFlags
 }
 
 // keepScratch bounds the delivery buffers kept between batches (a
@@ -338,12 +340,14 @@ func (m *Mux) barrier() {
 // link.Handler methods out of Mux's API).
 type muxHandler struct{ m *Mux }
 
-func (h muxHandler) HandleFrames(frames [][]byte) { h.m.deliver(frames) }
+func (h muxHandler) HandleFrames(frames [][]byte, flags []link.FrameFlags) {
+	h.m.deliver(frames, flags)
+}
 
 func (h muxHandler) HandleLinkState(st link.LinkState) { h.m.linkState(st) }
 
 // deliver demultiplexes one parent batch.
-func (m *Mux) deliver(frames [][]byte) {
+func (m *Mux) deliver(frames [][]byte, flags []link.FrameFlags) {
 	m.stats.rx.Add(uint64(len(frames)))
 	if m.observe != nil {
 		m.observe(frames)
@@ -355,7 +359,11 @@ func (m *Mux) deliver(frames [][]byte) {
 
 	// Plan: who gets which frame, under the read lock.
 	m.idx.RLock()
-	for _, f := range frames {
+	for i, f := range frames {
+		var fl link.FrameFlags
+		if flags != nil {
+			fl = flags[i]
+		}
 		if len(f) < wire.EthernetHeaderLen {
 			runts++
 			continue
@@ -365,15 +373,15 @@ func (m *Mux) deliver(frames [][]byte) {
 		switch {
 		case dst == wire.BroadcastMAC:
 			for _, e := range m.all {
-				rx.add(e, f)
+				rx.add(e, f, fl)
 			}
 		case dst.IsMulticast():
 			for _, e := range m.groups[dst] {
-				rx.add(e, f)
+				rx.add(e, f, fl)
 			}
 		default:
 			if e := m.byMAC[dst]; e != nil && e.allPos >= 0 {
-				rx.add(e, f)
+				rx.add(e, f, fl)
 			}
 		}
 		if len(rx.plan) == n {
@@ -388,13 +396,24 @@ func (m *Mux) deliver(frames [][]byte) {
 		e.off, off, e.fill = off, off+e.cnt, 0
 	}
 	rx.out = slices.Grow(rx.out[:0], len(rx.plan))[:len(rx.plan)]
+	if flags != nil {
+		rx.outFlags = slices.Grow(rx.outFlags[:0], len(rx.plan))[:len(rx.plan)]
+	}
 	for _, d := range rx.plan {
-		rx.out[d.ep.off+d.ep.fill] = d.frame
+		i := d.ep.off + d.ep.fill
+		rx.out[i] = d.frame
+		if flags != nil {
+			rx.outFlags[i] = d.flags
+		}
 		d.ep.fill++
 	}
 	for _, e := range rx.touched {
 		if !e.closed.Load() {
-			e.h.HandleFrames(rx.out[e.off : e.off+e.cnt])
+			var fl []link.FrameFlags
+			if flags != nil {
+				fl = rx.outFlags[e.off : e.off+e.cnt]
+			}
+			e.h.HandleFrames(rx.out[e.off:e.off+e.cnt], fl)
 		}
 		e.cnt = 0
 	}
@@ -408,19 +427,19 @@ func (m *Mux) deliver(frames [][]byte) {
 	rx.reset()
 }
 
-func (rx *rxScratch) add(e *Endpoint, f []byte) {
+func (rx *rxScratch) add(e *Endpoint, f []byte, fl link.FrameFlags) {
 	if e.cnt == 0 {
 		rx.touched = append(rx.touched, e)
 	}
 	e.cnt++
-	rx.plan = append(rx.plan, delivery{e, f})
+	rx.plan = append(rx.plan, delivery{e, f, fl})
 }
 
 // reset drops the batch's references (frames belong to the parent) and
 // oversized buffers.
 func (rx *rxScratch) reset() {
 	if cap(rx.plan) > keepScratch {
-		rx.plan, rx.out = nil, nil
+		rx.plan, rx.out, rx.outFlags = nil, nil, nil
 	} else {
 		clear(rx.plan)
 		clear(rx.out)

@@ -25,7 +25,7 @@ type recorder struct {
 	states []link.LinkState
 }
 
-func (r *recorder) HandleFrames(frames [][]byte) {
+func (r *recorder) HandleFrames(frames [][]byte, _ []link.FrameFlags) {
 	if r.inCall.Add(1) != 1 || len(frames) == 0 || len(frames) > link.MaxBatch {
 		r.bad.Add(1)
 	}
@@ -559,5 +559,62 @@ func TestNoLockAcrossParentCall(t *testing.T) {
 	close(gp.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// flagRecorder records each frame's first payload byte and its flags.
+type flagRecorder struct {
+	got []string
+}
+
+func (r *flagRecorder) HandleFrames(frames [][]byte, flags []link.FrameFlags) {
+	for i, f := range frames {
+		fl := "nil"
+		if flags != nil {
+			fl = fmt.Sprint(flags[i])
+		}
+		r.got = append(r.got, fmt.Sprintf("%c:%s", f[wire.EthernetHeaderLen], fl))
+	}
+}
+func (r *flagRecorder) HandleLinkState(link.LinkState) {}
+
+// TestFlagsFollowFrames: the parent's per-frame flags reach each host with
+// the frames it gets (none when the parent gave none).
+func TestFlagsFollowFrames(t *testing.T) {
+	p := &nullParent{}
+	m, err := mux.New(p, mux.Options{Base: wire.MAC{2, 0xaa, 0, 0, 0, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	g := wire.MAC{0x01, 0x00, 0x5e, 0x01, 0x01, 0x01}
+	recs := make([]*flagRecorder, 2)
+	for i := range recs {
+		e, err := m.NewEndpoint(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[i] = &flagRecorder{}
+		if err := e.Attach(recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if _, err := e.SetMulticastFilter([]wire.MAC{g}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	frame := func(dst wire.MAC, c byte) []byte {
+		return append(wire.AppendEthernet(nil, dst, wire.MAC{2, 0, 0, 0, 0, 9}, 0x88b5), c)
+	}
+	// a: group (host 0), b: unicast to host 1, c: broadcast (both).
+	batch := [][]byte{frame(g, 'a'), frame(m.MAC(1), 'b'), frame(wire.BroadcastMAC, 'c')}
+	p.h.HandleFrames(batch, []link.FrameFlags{link.FrameChecksumValid, 0, link.FrameChecksumValid})
+	p.h.HandleFrames(batch[2:], nil)
+	want := []string{"[a:1 c:1 c:nil]", "[b:0 c:1 c:nil]"}
+	for i, r := range recs {
+		if got := fmt.Sprint(r.got); got != want[i] {
+			t.Errorf("host %d got %s, want %s", i, got, want[i])
+		}
 	}
 }

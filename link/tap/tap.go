@@ -134,7 +134,7 @@ func (r frameReader) ReadFrame(buf []byte, b *core.Batch) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !b.Offer(buf[:n]) {
+	if !b.Offer(buf[:n], 0) {
 		return 0, nil
 	}
 	return n, nil

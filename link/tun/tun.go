@@ -153,7 +153,7 @@ func (r *packetReader) ReadFrame(buf []byte, b *core.Batch) (int, error) {
 		b.Invalid()
 		return 0, nil
 	}
-	if !b.Offer(frame) {
+	if !b.Offer(frame, 0) {
 		return 0, nil
 	}
 	return len(frame), nil

@@ -34,7 +34,7 @@ func newRecorder() *recorder {
 	return &recorder{frames: make(chan received, 64), states: make(chan link.LinkState, 64)}
 }
 
-func (r *recorder) HandleFrames(frames [][]byte) {
+func (r *recorder) HandleFrames(frames [][]byte, _ []link.FrameFlags) {
 	for _, f := range frames {
 		eth, err := wire.ParseEthernet(f)
 		if err != nil {

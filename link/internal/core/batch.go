@@ -11,6 +11,7 @@ import (
 // frames with Offer, which applies the software multicast filter.
 type Batch struct {
 	frames   [][]byte
+	flags    []link.FrameFlags // flags[i] describes frames[i]
 	filter   *link.ExactFilter // the filter in effect for this batch
 	filtered uint64
 	invalid  uint64
@@ -19,16 +20,17 @@ type Batch struct {
 // reset empties the batch for the next read, with the filter f.
 func (b *Batch) reset(f *link.ExactFilter) {
 	b.frames = b.frames[:0]
+	b.flags = b.flags[:0]
 	b.filter = f
 	b.filtered, b.invalid = 0, 0
 }
 
-// Offer adds frame to the batch if it is at least an Ethernet header long
-// and its destination passes the multicast filter, and reports whether it
-// did. The frame must stay valid until the Reader's Done; a backend that
-// prepares frames further (checksum completion) does so after Offer
-// accepted them, in place.
-func (b *Batch) Offer(frame []byte) bool {
+// Offer adds frame, described by flags, to the batch if it is at least an
+// Ethernet header long and its destination passes the multicast filter,
+// and reports whether it did. The frame must stay valid until the Reader's
+// Done; a backend that prepares frames further (checksum completion) does
+// so after Offer accepted them, in place.
+func (b *Batch) Offer(frame []byte, flags link.FrameFlags) bool {
 	if len(frame) < wire.EthernetHeaderLen {
 		b.invalid++
 		return false
@@ -38,8 +40,13 @@ func (b *Batch) Offer(frame []byte) bool {
 		return false
 	}
 	b.frames = append(b.frames, frame)
+	b.flags = append(b.flags, flags)
 	return true
 }
+
+// AddFlags adds f to the flags of the frame Offer accepted last (a
+// backend that completed the frame's checksum after offering it).
+func (b *Batch) AddFlags(f link.FrameFlags) { b.flags[len(b.flags)-1] |= f }
 
 // Invalid counts a frame the backend dropped as unusable before offering
 // it (e.g. not IP on a TUN device).

@@ -203,6 +203,7 @@ func New(cfg Config, be Backend) (*Core, error) {
 	c.hw, _ = be.(HardwareFilter)
 	c.filter.Store(&link.ExactFilter{Capacity: c.capacity})
 	c.batch.frames = make([][]byte, 0, link.MaxBatch)
+	c.batch.flags = make([]link.FrameFlags, 0, link.MaxBatch)
 	w, err := newWaiter(cfg.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.prefix, err)
@@ -312,7 +313,7 @@ func (c *Core) run(h link.Handler, done chan struct{}) {
 				}
 				c.stats.rxFrames.Add(uint64(len(b.frames)))
 				c.stats.rxBatches.Add(1)
-				h.HandleFrames(b.frames)
+				h.HandleFrames(b.frames, b.flags)
 				clear(b.frames)
 			}
 			c.be.Done()

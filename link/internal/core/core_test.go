@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
@@ -62,7 +63,13 @@ func (d *fakeDev) ReadFrame(buf []byte, b *Batch) (int, error) {
 	if rerr != nil {
 		return 0, ReadError("read", rerr)
 	}
-	if !b.Offer(buf[:n]) {
+	// Test frames with an odd sequence number come with a flag, so that
+	// tests see flags follow their frames.
+	var fl link.FrameFlags
+	if n >= 18 && binary.BigEndian.Uint32(buf[14:])%2 == 1 {
+		fl = link.FrameChecksumValid
+	}
+	if !b.Offer(buf[:n], fl) {
 		return 0, nil
 	}
 	return n, nil
@@ -113,6 +120,7 @@ type recorder struct {
 	overlap atomic.Bool
 	mu      sync.Mutex // guards the fields below; held for a few instructions
 	frames  []uint32   // sequence numbers of test frames
+	flags   []link.FrameFlags
 	batches []int
 	states  []link.LinkState
 	events  chan struct{}
@@ -126,13 +134,17 @@ func (r *recorder) enter() {
 	}
 }
 
-func (r *recorder) HandleFrames(frames [][]byte) {
+func (r *recorder) HandleFrames(frames [][]byte, flags []link.FrameFlags) {
 	r.enter()
 	defer r.busy.Store(false)
 	r.mu.Lock()
 	r.batches = append(r.batches, len(frames))
-	for _, f := range frames {
+	if len(flags) != len(frames) {
+		panic(fmt.Sprintf("%d flags for %d frames", len(flags), len(frames)))
+	}
+	for i, f := range frames {
 		r.frames = append(r.frames, binary.BigEndian.Uint32(f[14:]))
+		r.flags = append(r.flags, flags[i])
 	}
 	r.mu.Unlock()
 	r.events <- struct{}{}
@@ -222,6 +234,9 @@ func TestBatchesInOrder(t *testing.T) {
 	for i, s := range r.frames {
 		if s != uint32(i) {
 			t.Fatalf("frame %d has sequence %d", i, s)
+		}
+		if want := link.FrameFlags(i % 2); r.flags[i] != want {
+			t.Fatalf("frame %d has flags %v, want %v", i, r.flags[i], want)
 		}
 	}
 	multi := false
