@@ -46,9 +46,8 @@ type Conn struct {
 	// waiting counts readers parked on wakec; a producer signals wakec
 	// only when it is nonzero, once per batch of frames.
 	waiting atomic.Int32
-	wakec   chan struct{} // capacity 1
+	wakec   chan struct{} // capacity 1; see next
 
-	done      chan struct{} // closed by Close; wakes readers
 	closed    atomic.Bool
 	closeOnce sync.Once
 	released  chan struct{} // closed when Close has released everything
@@ -157,7 +156,6 @@ func (s *Stack) ListenUDP(network string, laddr netip.AddrPort) (*Conn, error) {
 		stack:    s,
 		is4:      is4,
 		wakec:    make(chan struct{}, 1),
-		done:     make(chan struct{}),
 		released: make(chan struct{}),
 	}
 	if !a.IsUnspecified() {
@@ -256,7 +254,7 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		first = true
 		c.closed.Store(true)
-		close(c.done)
+		c.notify() // parked readers return (see next)
 	})
 	if !first {
 		<-c.released
@@ -402,40 +400,51 @@ func (c *Conn) SetReadBuffer(bytes int) error {
 func (c *Conn) ReadBuffer() int { return int(c.queueCap.Load()) * readBufferUnit }
 
 // next waits for a datagram, the read deadline or Close.
+//
+// A parked reader waits on wakec alone. Whatever should end its wait (a
+// queued datagram, Close, the read deadline passing) first makes itself
+// visible (the push, closed, the deadline's passed) and then signals wakec
+// if waiting is nonzero; the reader counts itself in waiting before its
+// last look at all three. With sequentially consistent atomics, either the
+// look sees the event or the signaller sees the waiter, so no wake-up is
+// lost. wakec holds one token: a reader woken for Close or a deadline
+// passes the token on to the next parked reader, as one woken for a
+// datagram does while datagrams remain.
 func (c *Conn) next() (*datagram, error) {
 	for {
-		if c.closed.Load() {
-			return nil, c.opErr("read", ErrClosed)
-		}
-		// As with package net, a passed deadline fails the read even
-		// when a datagram is queued.
-		dl := c.readDeadlineState()
-		var expired <-chan struct{}
-		if dl != nil {
-			if dl.passed.Load() {
-				return nil, c.opErr("read", os.ErrDeadlineExceeded)
-			}
-			expired = dl.ch
-		}
-		if d := c.pop(); d != nil {
-			return d, nil
+		d, err := c.poll()
+		if d != nil || err != nil {
+			return d, err
 		}
 		c.waiting.Add(1)
-		if d := c.pop(); d != nil {
+		if d, err := c.poll(); d != nil || err != nil {
 			c.waiting.Add(-1)
-			return d, nil
+			return d, err
 		}
-		select {
-		case <-c.wakec:
-		case <-c.done:
-		case <-expired:
-		}
+		<-c.wakec
 		c.waiting.Add(-1)
-		// Several readers: pass the wake-up on while datagrams remain.
-		if q := c.queue.Load(); q != nil && q.Len() > 1 {
+		// Several readers: pass the wake-up on while datagrams remain,
+		// or to report Close or the deadline to the others.
+		if c.closed.Load() || c.readDeadlinePassed() {
+			c.notify()
+		} else if q := c.queue.Load(); q != nil && q.Len() > 1 {
 			c.notify()
 		}
 	}
+}
+
+// poll returns the oldest queued datagram, an error if the socket is
+// closed or its read deadline has passed, or neither.
+func (c *Conn) poll() (*datagram, error) {
+	if c.closed.Load() {
+		return nil, c.opErr("read", ErrClosed)
+	}
+	// As with package net, a passed deadline fails the read even when a
+	// datagram is queued.
+	if c.readDeadlinePassed() {
+		return nil, c.opErr("read", os.ErrDeadlineExceeded)
+	}
+	return c.pop(), nil
 }
 
 // ControlMessage describes a received datagram, like the control message

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -123,6 +124,44 @@ func TestReadDeadlineResetRace(t *testing.T) {
 			t.Fatalf("iteration %d: read after clearing the deadline: %v", i, err)
 		}
 	}
+}
+
+// Every one of several parked readers is woken by a passing deadline and
+// by Close (they wait on one single-token channel and pass the wake-up
+// on), also when the deadline fires just as they park.
+func TestManyParkedReadersWoken(t *testing.T) {
+	s, _, _ := newTestStack(t, Config{})
+	c := mustListen(t, s, "udp4", "0.0.0.0:5000")
+	const readers = 8
+	readAll := func(what string, want func(error) bool, act func()) {
+		t.Helper()
+		res := make(chan error, readers)
+		for range readers {
+			go func() { _, _, err := c.ReadMsg(make([]byte, 10)); res <- err }()
+		}
+		act()
+		for i := range readers {
+			select {
+			case err := <-res:
+				if !want(err) {
+					t.Fatalf("%s: reader returned %v", what, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: %d of %d readers still blocked", what, readers-i, readers)
+			}
+		}
+	}
+	for i := range 200 {
+		// Deadlines from 0 to ~200 µs: some pass before the readers
+		// park, some while they park, some after.
+		d := time.Duration(i) * time.Microsecond
+		readAll(fmt.Sprintf("deadline %v", d), isTimeout, func() { must(t, c.SetReadDeadline(time.Now().Add(d))) })
+	}
+	must(t, c.SetReadDeadline(time.Time{}))
+	readAll("close", func(err error) bool { return errors.Is(err, net.ErrClosed) }, func() {
+		time.Sleep(10 * time.Millisecond)
+		must(t, c.Close())
+	})
 }
 
 func TestCloseUnblocksRead(t *testing.T) {

@@ -149,18 +149,10 @@ type deadline struct {
 	cur atomic.Pointer[deadlineState]
 }
 
-// deadlineState is one setting of a deadline: passed is set, then ch
-// closed, when it passes. Readers test passed (one load) on every read and
-// wait on ch only when they have to block.
+// deadlineState is one setting of a deadline: passed is set when it
+// passes. Readers and writers test it with one load per operation.
 type deadlineState struct {
-	ch     chan struct{}
 	passed atomic.Bool
-}
-
-// expire marks st passed and wakes its waiters; the caller holds dlMu.
-func (st *deadlineState) expire() {
-	st.passed.Store(true)
-	close(st.ch)
 }
 
 // SetDeadline implements net.PacketConn.
@@ -200,7 +192,7 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) {
 	}
 	st := d.cur.Load()
 	if st == nil || st.passed.Load() {
-		st = &deadlineState{ch: make(chan struct{})}
+		st = new(deadlineState)
 		d.cur.Store(st)
 	}
 	if t.IsZero() {
@@ -208,7 +200,7 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) {
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		st.expire()
+		c.expire(d, st)
 		return
 	}
 	gen := d.gen
@@ -217,9 +209,19 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) {
 		defer c.dlMu.Unlock()
 		// The state is replaced only by a new setting, which changes gen.
 		if d.gen == gen && !st.passed.Load() {
-			st.expire()
+			c.expire(d, st)
 		}
 	})
+}
+
+// expire marks st, the current setting of d, passed; for the read
+// deadline it then wakes parked readers (see Conn.next). The caller holds
+// dlMu.
+func (c *Conn) expire(d *deadline, st *deadlineState) {
+	st.passed.Store(true)
+	if d == &c.readDeadline {
+		c.notify()
+	}
 }
 
 // stopDeadlines stops both deadline timers (socket close).
@@ -235,9 +237,12 @@ func (c *Conn) stopDeadlines() {
 	}
 }
 
-// readDeadlineState returns the read deadline's current setting (nil when
-// no deadline was ever set). Lock-free: it is called on every read.
-func (c *Conn) readDeadlineState() *deadlineState { return c.readDeadline.cur.Load() }
+// readDeadlinePassed reports whether the read deadline has passed.
+// Lock-free: it is called on every read.
+func (c *Conn) readDeadlinePassed() bool {
+	st := c.readDeadline.cur.Load()
+	return st != nil && st.passed.Load()
+}
 
 // writeExpired reports whether the write deadline has passed. Lock-free.
 func (c *Conn) writeExpired() bool {
