@@ -94,14 +94,17 @@ type datagram struct {
 	dst     netip.Addr
 	ifIndex int
 	ttl     uint8
+	// home is the free stack d returns to (nil: the pool); set once,
+	// when d is first made. next links d on a free stack or a batch's
+	// cache while d is free (see recycle.go).
+	home *freeStack
+	next *datagram
 }
 
-var datagramPool = sync.Pool{New: func() any { return &datagram{buf: make([]byte, 0, 2048)} }}
-
-// newDatagram copies payload into a pooled datagram holding refs
-// references.
-func newDatagram(refs int32, ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) *datagram {
-	d := datagramPool.Get().(*datagram)
+// newDatagram copies payload into a recycled datagram (see recycle.go)
+// holding refs references; b is the receive batch making it, or nil.
+func newDatagram(b *rxBatch, refs int32, ifIndex int, src netip.Addr, srcPort uint16, dst netip.Addr, ttl uint8, payload []byte) *datagram {
+	d := allocDatagram(b, ifIndex)
 	d.refs = refs
 	d.buf = append(d.buf[:0], payload...)
 	d.src = netip.AddrPortFrom(src, srcPort)
@@ -109,12 +112,12 @@ func newDatagram(refs int32, ifIndex int, src netip.Addr, srcPort uint16, dst ne
 	return d
 }
 
-// release drops one reference; the last returns d to the pool. A holder
-// that sees a count of 1 is the only one left (counts only fall once the
-// datagram is queued), so it needs no atomic update.
+// release drops one reference; the last recycles d. A holder that sees a
+// count of 1 is the only one left (counts only fall once the datagram is
+// queued), so it needs no atomic update.
 func (d *datagram) release() {
 	if atomic.LoadInt32(&d.refs) == 1 || atomic.AddInt32(&d.refs, -1) == 0 {
-		datagramPool.Put(d)
+		d.free()
 	}
 }
 

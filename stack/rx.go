@@ -31,6 +31,9 @@ type linkHandler struct {
 // increments (added to the interface's counters once per batch). It
 // belongs to the endpoint's delivery goroutine: no atomics.
 type rxBatch struct {
+	// cache is a chain of free datagrams taken from a free stack in one
+	// go, the most recently freed first (see recycle.go).
+	cache   *datagram
 	touched []*Conn
 	// seen indexes touched once it is long (a batch fanned out to many
 	// sockets); nil while a linear scan is cheaper.
@@ -294,7 +297,7 @@ func (ifc *Interface) fanOut(b *rxBatch, subs []sub, src netip.Addr, srcPort uin
 			continue
 		}
 		if d == nil {
-			d = newDatagram(refs, ifc.index, src, srcPort, dst, ttl, payload)
+			d = newDatagram(b, refs, ifc.index, src, srcPort, dst, ttl, payload)
 		}
 		n++
 		queued += ifc.queueTo(c, d, b)
@@ -310,10 +313,10 @@ func settle(d *datagram, refs, queued int32) {
 	switch {
 	case d == nil:
 	case queued == 0:
-		datagramPool.Put(d)
+		d.free()
 	case refs != 1:
 		if atomic.AddInt32(&d.refs, queued-refs) == 0 {
-			datagramPool.Put(d)
+			d.free()
 		}
 	}
 }
