@@ -43,8 +43,9 @@ type Conn struct {
 	// resizeMu serializes SetReadBuffer calls; held for a few
 	// instructions, never by the receive path.
 	resizeMu sync.Mutex
-	// waiting counts readers parked on wakec; a producer signals wakec
-	// only when it is nonzero, once per batch of frames.
+	// waiting counts readers parked on wakec; a producer (once per batch
+	// of frames), Close and the read deadline signal wakec only when it
+	// is nonzero (see next).
 	waiting atomic.Int32
 	wakec   chan struct{} // capacity 1; see next
 
@@ -75,7 +76,7 @@ type Conn struct {
 }
 
 // datagram is one received datagram, shared by every socket it was queued
-// to and immutable once queued; recycled through a pool (when the last
+// to and immutable once queued; recycled (recycle.go; when the last
 // reference is released) so the receive path does not allocate in the
 // steady state.
 //
@@ -87,7 +88,7 @@ type Conn struct {
 type datagram struct {
 	// refs is accessed with sync/atomic once d is queued; the producer
 	// sets it with a plain store while d is still its own (fresh from
-	// the pool), which the queue's push then publishes.
+	// recycling), which the queue's push then publishes.
 	refs    int32
 	buf     []byte
 	src     netip.AddrPort
@@ -428,9 +429,7 @@ func (c *Conn) next() (*datagram, error) {
 		c.waiting.Add(-1)
 		// Several readers: pass the wake-up on while datagrams remain,
 		// or to report Close or the deadline to the others.
-		if c.closed.Load() || c.readDeadlinePassed() {
-			c.notify()
-		} else if q := c.queue.Load(); q != nil && q.Len() > 1 {
+		if q := c.queue.Load(); c.closed.Load() || c.readDeadline.passed.Load() || (q != nil && q.Len() > 1) {
 			c.notify()
 		}
 	}
@@ -444,7 +443,7 @@ func (c *Conn) poll() (*datagram, error) {
 	}
 	// As with package net, a passed deadline fails the read even when a
 	// datagram is queued.
-	if c.readDeadlinePassed() {
+	if c.readDeadline.passed.Load() {
 		return nil, c.opErr("read", os.ErrDeadlineExceeded)
 	}
 	return c.pop(), nil

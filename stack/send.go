@@ -25,7 +25,7 @@ func (c *Conn) WriteToAddrPort(b []byte, dst netip.AddrPort) (int, error) {
 	if c.closed.Load() {
 		return 0, c.writeErr(dst, ErrClosed)
 	}
-	if c.writeExpired() {
+	if c.writeDeadline.passed.Load() {
 		return 0, c.writeErr(dst, os.ErrDeadlineExceeded)
 	}
 	a := dst.Addr()
@@ -137,21 +137,13 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 
 // deadline is one direction's deadline. gen identifies the current
 // setting, so that a timer stopped too late (its function already waiting
-// for dlMu) cannot fire a deadline set after it. Everything but cur is
-// guarded by Conn.dlMu.
+// for dlMu) cannot fire a deadline set after it. timer and gen are guarded
+// by Conn.dlMu; passed is set (under dlMu) when the current setting
+// passes and cleared by the next setting, and read without a lock by
+// every read or write (one load).
 type deadline struct {
-	timer *time.Timer
-	gen   uint64
-	// cur publishes the current setting's state to readers and writers,
-	// who take no lock; nil until a deadline is first set (a socket that
-	// never sets one pays for nothing). A setting that has passed is
-	// replaced by a fresh one when the deadline is set again.
-	cur atomic.Pointer[deadlineState]
-}
-
-// deadlineState is one setting of a deadline: passed is set when it
-// passes. Readers and writers test it with one load per operation.
-type deadlineState struct {
+	timer  *time.Timer
+	gen    uint64
 	passed atomic.Bool
 }
 
@@ -190,35 +182,29 @@ func (c *Conn) setDeadline(d *deadline, t time.Time) {
 		d.timer.Stop()
 		d.timer = nil
 	}
-	st := d.cur.Load()
-	if st == nil || st.passed.Load() {
-		st = new(deadlineState)
-		d.cur.Store(st)
-	}
+	d.passed.Store(false)
 	if t.IsZero() {
 		return
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		c.expire(d, st)
+		c.expire(d)
 		return
 	}
 	gen := d.gen
 	d.timer = time.AfterFunc(dur, func() {
 		c.dlMu.Lock()
 		defer c.dlMu.Unlock()
-		// The state is replaced only by a new setting, which changes gen.
-		if d.gen == gen && !st.passed.Load() {
-			c.expire(d, st)
+		if d.gen == gen {
+			c.expire(d)
 		}
 	})
 }
 
-// expire marks st, the current setting of d, passed; for the read
-// deadline it then wakes parked readers (see Conn.next). The caller holds
-// dlMu.
-func (c *Conn) expire(d *deadline, st *deadlineState) {
-	st.passed.Store(true)
+// expire marks d's current setting passed; for the read deadline it then
+// wakes parked readers (see Conn.next). The caller holds dlMu.
+func (c *Conn) expire(d *deadline) {
+	d.passed.Store(true)
 	if d == &c.readDeadline {
 		c.notify()
 	}
@@ -235,17 +221,4 @@ func (c *Conn) stopDeadlines() {
 			d.timer = nil
 		}
 	}
-}
-
-// readDeadlinePassed reports whether the read deadline has passed.
-// Lock-free: it is called on every read.
-func (c *Conn) readDeadlinePassed() bool {
-	st := c.readDeadline.cur.Load()
-	return st != nil && st.passed.Load()
-}
-
-// writeExpired reports whether the write deadline has passed. Lock-free.
-func (c *Conn) writeExpired() bool {
-	st := c.writeDeadline.cur.Load()
-	return st != nil && st.passed.Load()
 }
