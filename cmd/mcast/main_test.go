@@ -471,8 +471,17 @@ func TestStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := ep.Stats().FramesReceived
 	if err := lan.Inject(gq); err != nil {
 		t.Fatal(err)
+	}
+	// The LAN delivers the query on its own goroutine: wait until the
+	// stack's handler has returned from it, then for the engine.
+	for ep.Stats().FramesReceived == before {
+		if ctx.Err() != nil {
+			t.Fatal("the injected query was never delivered")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	if err := ifc.Sync(ctx); err != nil {
 		t.Fatal(err)
