@@ -25,16 +25,23 @@ func NewState(mode Mode, sources []netip.Addr) State {
 // src is compared in its IPv4 form and a zone is ignored, matching how
 // Propose stores sources.
 func (s State) Accepts(src netip.Addr) bool {
+	if len(s.Sources) == 0 {
+		// EXCLUDE {} (any source, the common join) or INCLUDE {}: small
+		// enough to inline into the receive path's loop.
+		return s.Mode == Exclude
+	}
+	return s.listed(src) != (s.Mode == Exclude)
+}
+
+// listed reports whether src is one of the sources, in the form Propose
+// stores them.
+func (s State) listed(src netip.Addr) bool {
 	if src.Is4In6() {
 		src = src.Unmap()
 	} else if src.Zone() != "" {
 		src = src.WithZone("")
 	}
-	found := contains(s.Sources, src)
-	if s.Mode == Exclude {
-		return !found
-	}
-	return found
+	return contains(s.Sources, src)
 }
 
 // contains is a binary search over a sorted source list.

@@ -80,8 +80,18 @@ type groupPort struct {
 }
 
 func hashGroupPort(k groupPort) uint64 {
-	a := k.group.As16()
-	x := binary.LittleEndian.Uint64(a[8:]) ^ binary.LittleEndian.Uint64(a[:8])*0x9e3779b97f4a7c15 ^ uint64(k.port)<<7
+	// As4 for IPv4 (the common case): As16's 16-byte array is built with
+	// two 8-byte stores and read back whole, a store-forwarding stall of
+	// ~15 cycles on each received datagram.
+	var x uint64
+	if k.group.Is4() {
+		a := k.group.As4()
+		x = uint64(binary.LittleEndian.Uint32(a[:])) * 0x9e3779b97f4a7c15
+	} else {
+		a := k.group.As16()
+		x = binary.LittleEndian.Uint64(a[8:]) ^ binary.LittleEndian.Uint64(a[:8])*0x9e3779b97f4a7c15
+	}
+	x ^= uint64(k.port) << 7
 	x ^= x >> 31
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 29

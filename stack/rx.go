@@ -120,7 +120,7 @@ func (ifc *Interface) handleFrame(b *rxBatch, frame []byte, fl link.FrameFlags) 
 		return
 	}
 	ifc.count(b, cFramesReceived)
-	eth, err := wire.ParseEthernet(frame)
+	eth, err := wire.CheckEthernet(frame)
 	if err != nil {
 		if parseKind(err) == wire.ErrUnsupported {
 			ifc.count(b, cLink8023)
@@ -129,15 +129,15 @@ func (ifc *Interface) handleFrame(b *rxBatch, frame []byte, fl link.FrameFlags) 
 		}
 		return
 	}
-	if !eth.Dst.IsMulticast() && eth.Dst != ifc.mac {
+	if dst := eth.Dst(); !dst.IsMulticast() && dst != ifc.mac {
 		ifc.count(b, cNotForUs)
 		return
 	}
-	switch eth.EtherType {
+	switch eth.EtherType() {
 	case wire.EtherTypeIPv4:
-		ifc.receiveIPv4(b, eth.Payload, fl)
+		ifc.receiveIPv4(b, eth.Payload(), fl)
 	case wire.EtherTypeIPv6:
-		ifc.receiveIPv6(b, eth.Payload, fl)
+		ifc.receiveIPv6(b, eth.Payload(), fl)
 	default:
 		ifc.count(b, cNotIP)
 	}
@@ -173,32 +173,34 @@ func parseUDP(p []byte, src, dst netip.Addr, fl link.FrameFlags) (wire.UDP, erro
 }
 
 func (ifc *Interface) receiveIPv4(b *rxBatch, p []byte, fl link.FrameFlags) {
-	ip, err := wire.ParseIPv4(p)
+	// A view, not wire.IPv4: the fields are read where they are.
+	ip, err := wire.CheckIPv4(p)
 	if err != nil {
 		ifc.countBad(b, err, cBadIPTruncated, cBadIPChecksum, cBadIPMalformed)
 		return
 	}
-	if ip.MoreFragments || ip.FragmentOffset != 0 {
+	if ip.MoreFragments() || ip.FragmentOffset() != 0 {
 		ifc.count(b, cFragments)
 		return
 	}
-	switch ip.Protocol {
+	src, dst := ip.Src(), ip.Dst()
+	switch ip.Protocol() {
 	case wire.ProtoIGMP:
 		// A query or report to a unicast address must be one of ours
 		// (RFC 9776 §4.1.12: any address of the interface); multicast
 		// destinations are the engine's to check.
-		if !ip.Dst.IsMulticast() && !ifc.isLocal(ip.Dst) {
+		if !dst.IsMulticast() && !ifc.isLocal(dst) {
 			ifc.count(b, cNotForUs)
 			return
 		}
-		ifc.proto.receive(ip.Src, ip.Dst, ip.TTL, ip.RouterAlert, 0, ip.Payload)
+		ifc.proto.receive(src, dst, ip.TTL(), ip.RouterAlert(), 0, ip.Payload())
 	case wire.ProtoUDP:
-		u, err := parseUDP(ip.Payload, ip.Src, ip.Dst, fl)
+		u, err := parseUDP(ip.Payload(), src, dst, fl)
 		if err != nil {
 			ifc.countBad(b, err, cBadUDPTruncated, cBadUDPChecksum, cBadUDPMalformed)
 			return
 		}
-		ifc.deliver(b, ip.Src, u.SrcPort, ip.Dst, u.DstPort, ip.TTL, u.Payload)
+		ifc.deliver(b, src, u.SrcPort, dst, u.DstPort, ip.TTL(), u.Payload)
 	}
 }
 
@@ -289,7 +291,8 @@ func (ifc *Interface) fanOut(b *rxBatch, subs []sub, src netip.Addr, srcPort uin
 	}
 	n, queued := 0, int32(0)
 	is4 := dst.Is4()
-	for _, sb := range subs {
+	for i := range subs {
+		sb := &subs[i] // not a copy: subs is immutable
 		c := sb.c
 		// A socket closing (not yet unlinked) is skipped, not counted as
 		// a queue drop.

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 )
 
@@ -96,6 +97,45 @@ func TestChecksumFoldCarry(t *testing.T) {
 	}
 }
 
+// PseudoHeaderSum is the sum of the pseudo-header built by hand (RFC 768,
+// RFC 8200 §8.1) for random and all-ones addresses, where the 32-bit word
+// sums of the IPv4 path carry, and for IPv4-mapped destinations, which the
+// IPv4 path reads as their 4-byte form.
+func TestPseudoHeaderSumMatchesDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	ones4, ones16 := [4]byte{255, 255, 255, 255}, [16]byte{}
+	for i := range ones16 {
+		ones16[i] = 0xff
+	}
+	for i := 0; i < 2000; i++ {
+		var s4, d4 [4]byte
+		var s16, d16 [16]byte
+		binary.BigEndian.PutUint32(s4[:], r.Uint32())
+		binary.BigEndian.PutUint32(d4[:], r.Uint32())
+		binary.BigEndian.PutUint64(s16[:], r.Uint64())
+		binary.BigEndian.PutUint64(s16[8:], r.Uint64())
+		binary.BigEndian.PutUint64(d16[:], r.Uint64())
+		binary.BigEndian.PutUint64(d16[8:], r.Uint64())
+		if i%4 == 0 {
+			s4, d4, s16, d16 = ones4, ones4, ones16, ones16
+		}
+		proto, n4, n6 := uint8(r.Uint32()), int(r.Uint32()&0xffff), int(r.Uint32())
+		src4, dst4 := netip.AddrFrom4(s4), netip.AddrFrom4(d4)
+		want4 := uint32(fold(refSum16(pseudo4(src4, dst4, n4, proto), 0)))
+		if got := PseudoHeaderSum(src4, dst4, proto, n4); got != want4 {
+			t.Fatalf("IPv4 %v > %v proto %d len %d: %#x, definition %#x", src4, dst4, proto, n4, got, want4)
+		}
+		if got := PseudoHeaderSum(src4, netip.AddrFrom16(dst4.As16()), proto, n4); got != want4 {
+			t.Fatalf("IPv4 %v > mapped %v: %#x, definition %#x", src4, dst4, got, want4)
+		}
+		src6, dst6 := netip.AddrFrom16(s16), netip.AddrFrom16(d16)
+		want6 := uint32(fold(refSum16(pseudo6(src6, dst6, n6, proto), 0)))
+		if got := PseudoHeaderSum(src6, dst6, proto, n6); got != want6 {
+			t.Fatalf("IPv6 %v > %v nh %d len %d: %#x, definition %#x", src6, dst6, proto, n6, got, want6)
+		}
+	}
+}
+
 func FuzzChecksum(f *testing.F) {
 	f.Add([]byte("0123456789abcdefghijklmnopqrstuvwxyz"), uint32(7))
 	f.Fuzz(func(t *testing.T, b []byte, init uint32) {
@@ -111,5 +151,16 @@ func BenchmarkChecksum1024(b *testing.B) {
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
 		Checksum(buf, 0)
+	}
+}
+
+// The receive path's two checksums of a 64-byte datagram: its IPv4
+// header and its UDP header, payload and pseudo-header.
+func BenchmarkChecksumHeaders(b *testing.B) {
+	hdr, udp := make([]byte, 20), make([]byte, 72)
+	src, dst := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("239.1.1.1")
+	for b.Loop() {
+		Checksum(hdr, 0)
+		Checksum(udp, PseudoHeaderSum(src, dst, ProtoUDP, len(udp)))
 	}
 }

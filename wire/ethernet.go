@@ -15,31 +15,69 @@ type Ethernet struct {
 // VLANID returns the 12-bit VLAN identifier of the tag.
 func (e Ethernet) VLANID() uint16 { return e.VLANTag & 0x0fff }
 
-// ParseEthernet parses an Ethernet II header. When the EtherType is 0x8100
-// it removes exactly one 802.1Q tag and reports the inner EtherType (a
-// second tag stays in place, EtherType 0x8100). EtherType values below
+// EthernetView is a zero-copy view of an Ethernet II frame. Accessors
+// assume the view was validated by CheckEthernet.
+type EthernetView []byte
+
+func (v EthernetView) Dst() MAC { return MAC(v[0:6]) }
+func (v EthernetView) Src() MAC { return MAC(v[6:12]) }
+
+// HasVLAN reports an 802.1Q tag; VLANTag is its TCI (0 without a tag).
+func (v EthernetView) HasVLAN() bool { return binary.BigEndian.Uint16(v[12:]) == EtherTypeVLAN }
+func (v EthernetView) VLANTag() uint16 {
+	if !v.HasVLAN() {
+		return 0
+	}
+	return binary.BigEndian.Uint16(v[14:])
+}
+
+// EtherType returns the EtherType of the payload (inside the tag, if any).
+func (v EthernetView) EtherType() uint16 {
+	if v.HasVLAN() {
+		return binary.BigEndian.Uint16(v[16:])
+	}
+	return binary.BigEndian.Uint16(v[12:])
+}
+
+// Payload returns what follows the header (and tag); it may include link
+// padding.
+func (v EthernetView) Payload() []byte {
+	if v.HasVLAN() {
+		return v[EthernetHeaderLen+VLANTagLen:]
+	}
+	return v[EthernetHeaderLen:]
+}
+
+// CheckEthernet validates an Ethernet II header. When the EtherType is
+// 0x8100 the frame must hold exactly one 802.1Q tag's worth more (a second
+// tag stays in the payload: EtherType 0x8100). EtherType values below
 // 0x0600 are IEEE 802.3 length fields and are refused with ErrUnsupported.
 // The FCS is not expected. It does not allocate.
-func ParseEthernet(b []byte) (Ethernet, error) {
+func CheckEthernet(b []byte) (EthernetView, error) {
 	if len(b) < EthernetHeaderLen {
-		return Ethernet{}, peEthernetHeaderTruncated
+		return nil, peEthernetHeaderTruncated
 	}
-	e := Ethernet{Dst: MAC(b[0:6]), Src: MAC(b[6:12]), EtherType: binary.BigEndian.Uint16(b[12:])}
-	off := EthernetHeaderLen
-	if e.EtherType == EtherTypeVLAN {
+	et := binary.BigEndian.Uint16(b[12:])
+	if et == EtherTypeVLAN {
 		if len(b) < EthernetHeaderLen+VLANTagLen {
-			return Ethernet{}, peEthernet8021QTagTruncated
+			return nil, peEthernet8021QTagTruncated
 		}
-		e.HasVLAN = true
-		e.VLANTag = binary.BigEndian.Uint16(b[14:])
-		e.EtherType = binary.BigEndian.Uint16(b[16:])
-		off += VLANTagLen
+		et = binary.BigEndian.Uint16(b[16:])
 	}
-	if e.EtherType < 0x0600 {
-		return Ethernet{}, peEthernetEthertypeUnsupported
+	if et < 0x0600 {
+		return nil, peEthernetEthertypeUnsupported
 	}
-	e.Payload = b[off:]
-	return e, nil
+	return EthernetView(b), nil
+}
+
+// ParseEthernet parses an Ethernet II header as CheckEthernet validates it
+// and removes at most one 802.1Q tag.
+func ParseEthernet(b []byte) (Ethernet, error) {
+	v, err := CheckEthernet(b)
+	if err != nil {
+		return Ethernet{}, err
+	}
+	return Ethernet{Dst: v.Dst(), Src: v.Src(), HasVLAN: v.HasVLAN(), VLANTag: v.VLANTag(), EtherType: v.EtherType(), Payload: v.Payload()}, nil
 }
 
 // AppendEthernet appends a 14-byte Ethernet II header to b; the caller

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -21,9 +22,16 @@ func FuzzParseEthernet(f *testing.F) {
 		} else {
 			out = AppendEthernet(nil, e.Dst, e.Src, e.EtherType)
 		}
-		e2, err := ParseEthernet(append(out, e.Payload...))
+		frame := append(out, e.Payload...)
+		e2, err := ParseEthernet(frame)
 		if err != nil || !reflect.DeepEqual(e, e2) {
 			t.Fatalf("round trip: %+v → %+v, %v", e, e2, err)
+		}
+		// The view of the emitted frame reads what was emitted.
+		v, err := CheckEthernet(frame)
+		if err != nil || v.Dst() != e.Dst || v.Src() != e.Src || v.HasVLAN() != e.HasVLAN ||
+			v.VLANTag() != e.VLANTag || v.EtherType() != e.EtherType || !bytes.Equal(v.Payload(), e.Payload) {
+			t.Fatalf("view of % x disagrees with %+v (%v)", frame, e, err)
 		}
 	})
 }
@@ -44,6 +52,14 @@ func FuzzParseIPv4(f *testing.F) {
 		h2, err := ParseIPv4(out)
 		if err != nil || !reflect.DeepEqual(h, h2) {
 			t.Fatalf("round trip:\n%+v\n%+v, %v", h, h2, err)
+		}
+		// The view of the emitted packet (AppendIPv4 writes the fields
+		// itself) reads what was emitted, and Check trims as Parse does.
+		v, err := CheckIPv4(append(out, 0, 0, 0))
+		if err != nil || len(v) != len(out) || v.Src() != h.Src || v.Dst() != h.Dst || v.TTL() != h.TTL ||
+			v.Protocol() != h.Protocol || v.MoreFragments() != h.MoreFragments || v.FragmentOffset() != h.FragmentOffset ||
+			v.RouterAlert() != h.RouterAlert || !bytes.Equal(v.Options(), h.Options) || !bytes.Equal(v.Payload(), h.Payload) {
+			t.Fatalf("view of % x disagrees with %+v (%v)", out, h, err)
 		}
 	})
 }

@@ -33,8 +33,13 @@ type IPv4 struct {
 	Payload        []byte
 }
 
-// IPv4View is a zero-copy view of an IPv4 header. Accessors assume the view
-// was validated by ParseIPv4 (or is at least 20 bytes).
+// IPv4View is a zero-copy view of an IPv4 packet. Accessors assume the view
+// was validated by CheckIPv4 (or is at least 20 bytes; Options and Payload
+// also need the header and total lengths to fit, as CheckIPv4 ensures).
+//
+// The receive path reads packets through views (CheckIPv4) instead of
+// building an IPv4 value: the fields it needs are loaded from the packet
+// where they are, with no copy of a 120-byte struct per packet.
 type IPv4View []byte
 
 func (v IPv4View) HeaderLen() int         { return int(v[0]&0x0f) * 4 }
@@ -44,6 +49,21 @@ func (v IPv4View) Protocol() uint8        { return v[9] }
 func (v IPv4View) Src() netip.Addr        { return netip.AddrFrom4([4]byte(v[12:16])) }
 func (v IPv4View) Dst() netip.Addr        { return netip.AddrFrom4([4]byte(v[16:20])) }
 func (v IPv4View) HeaderChecksum() uint16 { return binary.BigEndian.Uint16(v[10:]) }
+
+// MoreFragments reports the MF flag; FragmentOffset is in 8-byte units
+// (RFC 791 §3.1). A packet with either set is a fragment.
+func (v IPv4View) MoreFragments() bool    { return v[6]&0x20 != 0 }
+func (v IPv4View) FragmentOffset() uint16 { return binary.BigEndian.Uint16(v[6:]) & 0x1fff }
+
+// Options returns the options area (empty without options).
+func (v IPv4View) Options() []byte { h := v.HeaderLen(); return v[IPv4HeaderLen:h:h] }
+
+// Payload returns the payload, trimmed to the total length.
+func (v IPv4View) Payload() []byte { t := v.TotalLen(); return v[v.HeaderLen():t:t] }
+
+// RouterAlert reports whether the options carry a Router Alert option
+// (RFC 2113); it walks the options, which CheckIPv4 validated.
+func (v IPv4View) RouterAlert() bool { return hasIPv4RouterAlert(v.Options()) }
 
 // walkIPv4Options validates an options area (RFC 791 §3.1: EOL, NOP, and
 // type-length-value options whose length counts the type and length octets)
@@ -76,55 +96,66 @@ func walkIPv4Options(opts []byte) (ra bool, err error) {
 	return ra, nil
 }
 
-// ParseIPv4 parses an IPv4 header and returns the payload trimmed to the
-// total length (RFC 791 §3.1); link-layer padding after it is ignored. It
-// checks version 4, IHL >= 5, the total length against IHL and len(b), the
-// header checksum, and the option encoding. It does not reassemble.
-func ParseIPv4(b []byte) (IPv4, error) {
+// CheckIPv4 validates an IPv4 header (RFC 791 §3.1) and returns the view
+// of the packet trimmed to its total length; link-layer padding after it
+// is cut off. It checks version 4, IHL >= 5, the total length against IHL
+// and len(b), the header checksum, and the option encoding. It does not
+// reassemble and does not allocate.
+func CheckIPv4(b []byte) (IPv4View, error) {
 	if len(b) < IPv4HeaderLen {
-		return IPv4{}, peIpv4HeaderTruncated
+		return nil, peIpv4HeaderTruncated
 	}
 	if b[0]>>4 != 4 {
-		return IPv4{}, peIpv4VersionMalformed
+		return nil, peIpv4VersionMalformed
 	}
 	ihl := int(b[0]&0x0f) * 4
 	if ihl < IPv4HeaderLen {
-		return IPv4{}, peIpv4IHLMalformed
+		return nil, peIpv4IHLMalformed
 	}
 	if len(b) < ihl {
-		return IPv4{}, peIpv4OptionsTruncated
+		return nil, peIpv4OptionsTruncated
 	}
 	total := int(binary.BigEndian.Uint16(b[2:]))
 	if total < ihl {
-		return IPv4{}, peIpv4TotalLengthMalformed
+		return nil, peIpv4TotalLengthMalformed
 	}
 	if total > len(b) {
-		return IPv4{}, peIpv4TotalLengthTruncated
+		return nil, peIpv4TotalLengthTruncated
 	}
 	if Checksum(b[:ihl], 0) != 0 {
-		return IPv4{}, peIpv4HeaderChecksumChecksum
+		return nil, peIpv4HeaderChecksumChecksum
 	}
-	opts := b[IPv4HeaderLen:ihl:ihl]
-	ra, err := walkIPv4Options(opts)
+	if ihl > IPv4HeaderLen {
+		if _, err := walkIPv4Options(b[IPv4HeaderLen:ihl]); err != nil {
+			return nil, err
+		}
+	}
+	return IPv4View(b[:total:total]), nil
+}
+
+// ParseIPv4 parses an IPv4 header as CheckIPv4 validates it and returns
+// its fields and the payload trimmed to the total length.
+func ParseIPv4(b []byte) (IPv4, error) {
+	v, err := CheckIPv4(b)
 	if err != nil {
 		return IPv4{}, err
 	}
-	ff := binary.BigEndian.Uint16(b[6:])
+	ff := binary.BigEndian.Uint16(v[6:])
 	h := IPv4{
-		TOS:            b[1],
-		ID:             binary.BigEndian.Uint16(b[4:]),
+		TOS:            v[1],
+		ID:             binary.BigEndian.Uint16(v[4:]),
 		DontFragment:   ff&0x4000 != 0,
 		MoreFragments:  ff&0x2000 != 0,
 		FragmentOffset: ff & 0x1fff,
-		TTL:            b[8],
-		Protocol:       b[9],
-		Src:            netip.AddrFrom4([4]byte(b[12:16])),
-		Dst:            netip.AddrFrom4([4]byte(b[16:20])),
-		RouterAlert:    ra,
-		Payload:        b[ihl:total:total],
+		TTL:            v.TTL(),
+		Protocol:       v.Protocol(),
+		Src:            v.Src(),
+		Dst:            v.Dst(),
+		Payload:        v.Payload(),
 	}
-	if len(opts) > 0 {
+	if opts := v.Options(); len(opts) > 0 {
 		h.Options = opts
+		h.RouterAlert = hasIPv4RouterAlert(opts)
 	}
 	return h, nil
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -297,6 +298,8 @@ func TestNoAllocs(t *testing.T) {
 	}
 	check("ParseEthernet", func() { e, _ := ParseEthernet(f4); sink += len(e.Payload) })
 	check("ParseIPv4", func() { h, _ := ParseIPv4(f4[14:]); sink += len(h.Payload) })
+	check("CheckEthernet", func() { e, _ := CheckEthernet(f4); sink += len(e.Payload()) })
+	check("CheckIPv4", func() { v, _ := CheckIPv4(f4[14:]); sink += len(v.Payload()) })
 	check("ParseIPv6", func() { h, _ := ParseIPv6(f6[14:]); sink += len(h.Payload) })
 	check("ParseUDP v4", func() { u, _ := ParseUDP(u4[20:], host4, group4); sink += len(u.Payload) })
 	check("ParseUDP v6", func() { u, _ := ParseUDP(u6[40:], host6, group6); sink += len(u.Payload) })
@@ -315,4 +318,31 @@ func TestNoAllocs(t *testing.T) {
 	mrep := MLDv2Report{Records: []GroupRecord{{Type: ChangeToExclude, Group: group6, Sources: []netip.Addr{srcA6}}}}
 	check("MLDv2Report.Append", func() { b, _ := mrep.Append(buf[:0], host6LL, MLDv2Routers); sink += len(b) })
 	_ = sink
+}
+
+// The IPv4 view's derived fields on a hand-built packet: Router Alert
+// after a NOP, MF with a fragment offset, and link padding after the
+// total length, which CheckIPv4 cuts off.
+func TestIPv4ViewFields(t *testing.T) {
+	b := hx("47 00 0020 0000 2005 01 11 0000 c0000201 ef010203 01 940400 00 000000 cafe babe 0000 0000")
+	patch(b, 10, b[:28])
+	v, err := CheckIPv4(append(b, 0xee, 0xee))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 32 || v.HeaderLen() != 28 || !v.MoreFragments() || v.FragmentOffset() != 5 || !v.RouterAlert() ||
+		!bytes.Equal(v.Options(), hx("01 940400 00 000000")) || !bytes.Equal(v.Payload(), hx("cafe babe")) {
+		t.Errorf("view % x: len %d, MF %v, offset %d, RA %v, options % x, payload % x",
+			[]byte(v), len(v), v.MoreFragments(), v.FragmentOffset(), v.RouterAlert(), v.Options(), v.Payload())
+	}
+	// Without options: no Router Alert, empty options, not a fragment.
+	v, err = CheckIPv4(udp4Packet())
+	if err != nil || v.RouterAlert() || len(v.Options()) != 0 || v.MoreFragments() || v.FragmentOffset() != 0 {
+		t.Errorf("plain packet: RA %v, options % x, MF %v, offset %d (%v)", v.RouterAlert(), v.Options(), v.MoreFragments(), v.FragmentOffset(), err)
+	}
+	// A bad packet is refused with the same error Parse gives.
+	b[11] ^= 1
+	if _, err := CheckIPv4(b); !errors.Is(err, ErrChecksum) {
+		t.Errorf("bad checksum: %v", err)
+	}
 }
