@@ -3,6 +3,8 @@ package churn
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -23,31 +25,84 @@ var driverDelays = []time.Duration{time.Millisecond, 10 * time.Millisecond}
 
 // BenchmarkChurn measures receive latency (arrival -> return of the
 // socket read) of paced multicast traffic for each design and driver delay
-// D, without churn ("quiet") and with the churn loop running. Each
-// sub-benchmark alternates -churn.runs pairs of fixed-duration runs
-// (-churn.duration each; quiet, then churn), whatever b.N (use
-// -benchtime=1x), so that both sides of the comparison see the same
-// machine load; the percentiles reported are the median over the runs, max
-// the largest. p99-ratio is the churn p99 over the quiet p99 (target for
-// mcstack: <= 1.2).
+// D, without churn ("quiet") and with the churn loop running.
+//
+// For each D it runs -churn.runs rounds; in each round every design runs
+// a pair of fixed-duration runs (-churn.duration each; quiet, then churn),
+// the designs taking turns to go first. So the designs and both sides of
+// each design's comparison see the same machine over the same minutes,
+// whatever b.N (use -benchtime=1x). The sub-benchmarks D=…/design=… only
+// report: a -bench pattern selects what is printed, not what is measured;
+// -churn.designs measures a subset. The percentiles reported are the
+// median over the runs, max the largest. p99-ratio is the churn p99 over
+// the quiet p99 (target for mcstack: <= 1.2); quiet-p99-spread is the
+// largest quiet p99 over the smallest, the ratio that identical runs
+// already differ by on this machine. Every run keeps one far-off timer
+// pending (-churn.bgtimer, see runLatency).
 func BenchmarkChurn(b *testing.B) {
+	specs, err := selectDesigns(*flagDesigns)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, d := range driverDelays {
-		for _, ds := range designs {
-			b.Run(fmt.Sprintf("D=%v/design=%s", d, ds.name), func(b *testing.B) {
-				var quiet, churn []result
-				for range *flagRuns {
-					quiet = append(quiet, runLatency(b, ds.name, ds.mk, d, false))
-					churn = append(churn, runLatency(b, ds.name, ds.mk, d, true))
+		b.Run(fmt.Sprintf("D=%v", d), func(b *testing.B) {
+			quiet := make([][]result, len(specs))
+			churn := make([][]result, len(specs))
+			for r := range *flagRuns {
+				for k := range specs {
+					i := (r + k) % len(specs)
+					quiet[i] = append(quiet[i], runLatency(b, specs[i].name, specs[i].mk, d, false))
+					churn[i] = append(churn[i], runLatency(b, specs[i].name, specs[i].mk, d, true))
 				}
-				q, c := aggregate(quiet), aggregate(churn)
-				q.report(b)
-				c.report(b)
-				if q.p99 > 0 {
-					b.ReportMetric(float64(c.p99)/float64(q.p99), "p99-ratio")
-				}
-			})
+			}
+			for i, ds := range specs {
+				q, c := aggregate(quiet[i]), aggregate(churn[i])
+				writeCSV(b, q)
+				writeCSV(b, c)
+				b.Run("design="+ds.name, func(b *testing.B) {
+					q.report(b)
+					c.report(b)
+					if q.p99 > 0 {
+						b.ReportMetric(float64(c.p99)/float64(q.p99), "p99-ratio")
+					}
+					if lo, hi := p99Range(quiet[i]); lo > 0 {
+						b.ReportMetric(float64(hi)/float64(lo), "quiet-p99-spread")
+					}
+				})
+			}
+		})
+	}
+}
+
+// selectDesigns returns the designs named in the comma-separated list, in
+// report order; all of them for "".
+func selectDesigns(list string) ([]designSpec, error) {
+	if list == "" {
+		return designs, nil
+	}
+	var out []designSpec
+	for _, ds := range designs {
+		if slices.Contains(strings.Split(list, ","), ds.name) {
+			out = append(out, ds)
 		}
 	}
+	for _, name := range strings.Split(list, ",") {
+		if !slices.ContainsFunc(designs, func(ds designSpec) bool { return ds.name == name }) {
+			return nil, fmt.Errorf("-churn.designs: unknown design %q", name)
+		}
+	}
+	return out, nil
+}
+
+// p99Range returns the smallest and the largest p99 of the runs.
+func p99Range(runs []result) (lo, hi time.Duration) {
+	for i, r := range runs {
+		if i == 0 || r.p99 < lo {
+			lo = r.p99
+		}
+		hi = max(hi, r.p99)
+	}
+	return lo, hi
 }
 
 // BenchmarkCloseBurst opens N sockets, each joined to its own group, waits

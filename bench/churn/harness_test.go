@@ -29,7 +29,9 @@ var (
 	flagCycles   = flag.Float64("churn.cycles", 20, "churn cycles (open+join, close an older socket) per second")
 	flagGroups   = flag.Int("churn.groups", 2, "distinct groups each churn socket joins")
 	flagWindow   = flag.Int("churn.window", 8, "churn sockets open at once (a socket lives window/cycles seconds)")
-	flagRuns     = flag.Int("churn.runs", 3, "runs per latency sub-benchmark; percentiles are the median over runs")
+	flagRuns     = flag.Int("churn.runs", 3, "rounds of BenchmarkChurn: in each, every design runs a quiet and a churn run; percentiles are the median over runs")
+	flagDesigns  = flag.String("churn.designs", "", "comma-separated designs BenchmarkChurn measures (default: all)")
+	flagBgTimer  = flag.Bool("churn.bgtimer", true, "keep one far-off timer pending through every run, quiet and churn (see runLatency)")
 	flagProcs    = flag.Int("churn.procs", 2, "independent churn goroutines sharing -churn.cycles")
 )
 
@@ -350,7 +352,14 @@ func (c *churner) loop(wg, ready *sync.WaitGroup, sys system, rng *rand.Rand, me
 		open(slot)
 		c.cycles.Add(1)
 		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
+			// Sleep, but return as soon as halted (at a low -churn.cycles
+			// the next cycle may be minutes away).
+			t := time.NewTimer(d)
+			select {
+			case <-c.stop:
+			case <-t.C:
+			}
+			t.Stop()
 		} else if d < -time.Second {
 			next = time.Now() // fell far behind: do not build up debt
 		}
@@ -409,6 +418,21 @@ func runLatency(b *testing.B, design string, mk func(*slowEndpoint) system, d ti
 		tmpl = append(tmpl, newFrameTemplate(g, steadyPorts[i]))
 	}
 	ep.waitQuiet()
+
+	// A pending timer changes how the Go scheduler parks idle threads,
+	// and that alone moves this benchmark's latencies: measured with no
+	// churn at all, two goroutines waiting on timers an hour away raised
+	// the seed baseline's p50 from ~28 to ~35 µs, two waiting on a
+	// channel did not move it (BENCHMARKS.md §4). The churn loops'
+	// sleeps, and mcstack's report and coalescing timers, would make
+	// that difference between the quiet and the churn run, or between
+	// the designs, whatever the churn itself costs. Every real process
+	// has some timer pending (a read deadline, a ticker), so every run
+	// gets one, for the same duration and for every design.
+	if *flagBgTimer {
+		bg := time.AfterFunc(time.Hour, func() {})
+		defer bg.Stop()
+	}
 
 	var ch *churner
 	if churn {
@@ -518,7 +542,6 @@ func (r result) report(b *testing.B) {
 	if r.concurrent != 0 {
 		b.Errorf("%s: %d concurrent SetMulticastFilter calls on one endpoint", r.design, r.concurrent)
 	}
-	writeCSV(b, r)
 }
 
 var csvMu sync.Mutex
