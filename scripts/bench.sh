@@ -74,6 +74,7 @@ rm -f "$MCSTACK_CHURN_CSV"
 # BenchmarkChurn's sub-benchmarks are one fixed-duration run each: -benchtime=1x.
 run churn $GO test -run '^$' -bench '^BenchmarkChurn$' -benchtime=1x -benchmem -timeout 10m ./bench/churn -args ${CHURN_ARGS:--churn.runs=5}
 run churn-burst $GO test -run '^$' -bench '^BenchmarkCloseBurst$' -benchmem -timeout 10m "${bt[@]}" ./bench/churn
+run churn-same $GO test -run '^$' -bench '^BenchmarkSameGoroutine$' -benchmem -count 5 -timeout 10m "${bt[@]}" ./bench/churn
 unset MCSTACK_CHURN_CSV
 # BenchmarkMemberships is one fixed workload (10,000 groups x 100 sources): -benchtime=1x.
 run scale-memberships $GO test -run '^$' -bench '^BenchmarkMemberships$' -benchtime=1x -benchmem -timeout 10m ./bench/scale
@@ -134,6 +135,11 @@ echo
 echo "== driver calls per burst of N closes (D = 1 ms)"
 grep -h '^BenchmarkCloseBurst/' "$OUT/churn-burst.txt" | sed 's/-[0-9]*[[:space:]]/ /' |
   awk '{ m=""; for (i=3; i<=NF; i+=2) m = m sprintf("  %s %s", $i, $(i+1)); print $1 m }'
+echo
+echo "== one frame in and read back on one goroutine, per design (ns/op: median of 5)"
+grep -h '^BenchmarkSameGoroutine/' "$OUT/churn-same.txt" | sed 's/-[0-9]*[[:space:]]/ /' |
+  awk '{ print $1, $3 }' | sort -k1,1 -k2,2n |
+  awk '{ v[$1] = v[$1] " " $2; n[$1]++ } END { for (k in v) { split(substr(v[k], 2), a, " "); print k, a[int((n[k] + 1) / 2)] " ns/op" } }' | sort
 echo
 echo "== control-plane scale"
 for f in scale-memberships scale-igmp scale scale-close membership stack; do

@@ -150,3 +150,33 @@ func BenchmarkCloseBurst(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSameGoroutine hands one frame to each design's receive handler
+// and reads the datagram back on the same goroutine: the receive path's
+// and the read's own cost per packet, without the reader's wake-up or any
+// traffic between cores (BenchmarkChurn's handle-ns/pkt includes both).
+func BenchmarkSameGoroutine(b *testing.B) {
+	for _, ds := range designs {
+		b.Run("design="+ds.name, func(b *testing.B) {
+			ep := newSlowEndpoint(time.Millisecond)
+			sys := ds.mk(ep)
+			defer sys.shutdown()
+			s, err := sys.listen(steadyPorts[0], steadyGroups[:1])
+			if err != nil {
+				b.Fatalf("listen: %v", err)
+			}
+			defer s.close()
+			ep.waitQuiet()
+			frame := [][]byte{newFrameTemplate(steadyGroups[0], steadyPorts[0]).stamp(1, 1)}
+			h := sys.handler()
+			buf := make([]byte, 2048)
+			b.ReportAllocs()
+			for b.Loop() {
+				h.HandleFrames(frame, nil)
+				if n, err := s.read(buf); err != nil || n != payloadLen {
+					b.Fatalf("read: %d bytes, %v", n, err)
+				}
+			}
+		})
+	}
+}
