@@ -421,7 +421,7 @@ func runLatency(b *testing.B, design string, mk func(*slowEndpoint) system, d ti
 
 	// A pending timer changes how the Go scheduler parks idle threads,
 	// and that alone moves this benchmark's latencies: measured with no
-	// churn at all, two goroutines waiting on timers an hour away raised
+	// churn at all, two goroutines waiting on timers 200 s away raised
 	// the seed baseline's p50 from ~28 to ~35 µs, two waiting on a
 	// channel did not move it (BENCHMARKS.md §4). The churn loops'
 	// sleeps, and mcstack's report and coalescing timers, would make
