@@ -419,8 +419,10 @@ func runLatency(b *testing.B, design string, mk func(*slowEndpoint) system, d ti
 	}
 	ep.waitQuiet()
 
-	// A pending timer changes how the Go scheduler parks idle threads,
-	// and that alone moves this benchmark's latencies: measured with no
+	// A pending timer changes how the Go scheduler parks idle threads
+	// (runtime.findRunnable: an idle thread then blocks in the network
+	// poller until the timer, not on a futex), and that alone moves this
+	// benchmark's latencies: measured with no
 	// churn at all, two goroutines waiting on timers 200 s away raised
 	// the seed baseline's p50 from ~28 to ~35 µs, two waiting on a
 	// channel did not move it (BENCHMARKS.md §4). The churn loops'
