@@ -80,18 +80,13 @@ func selectDesigns(list string) ([]designSpec, error) {
 	if list == "" {
 		return designs, nil
 	}
-	var out []designSpec
-	for _, ds := range designs {
-		if slices.Contains(strings.Split(list, ","), ds.name) {
-			out = append(out, ds)
-		}
-	}
-	for _, name := range strings.Split(list, ",") {
+	names := strings.Split(list, ",")
+	for _, name := range names {
 		if !slices.ContainsFunc(designs, func(ds designSpec) bool { return ds.name == name }) {
 			return nil, fmt.Errorf("-churn.designs: unknown design %q", name)
 		}
 	}
-	return out, nil
+	return slices.DeleteFunc(slices.Clone(designs), func(ds designSpec) bool { return !slices.Contains(names, ds.name) }), nil
 }
 
 // p99Range returns the smallest and the largest p99 of the runs.

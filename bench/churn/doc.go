@@ -21,6 +21,10 @@
 //   - mcstack: the real stack package (lock-free receive snapshot,
 //     coalesced per-interface filter worker).
 //
+// BenchmarkSameGoroutine runs the same three designs with the frame handed
+// over and read back on one goroutine: their per-packet cost without a
+// wake-up or a second core.
+//
 // The sync and seed designs exist only as benchmark baselines; nothing
 // outside this package uses them. See BENCHMARKS.md.
 package churn

@@ -422,15 +422,15 @@ func runLatency(b *testing.B, design string, mk func(*slowEndpoint) system, d ti
 	// A pending timer changes how the Go scheduler parks idle threads
 	// (runtime.findRunnable: an idle thread then blocks in the network
 	// poller until the timer, not on a futex), and that alone moves this
-	// benchmark's latencies: measured with no
-	// churn at all, two goroutines waiting on timers 200 s away raised
-	// the seed baseline's p50 from ~28 to ~35 µs, two waiting on a
-	// channel did not move it (BENCHMARKS.md §4). The churn loops'
-	// sleeps, and mcstack's report and coalescing timers, would make
-	// that difference between the quiet and the churn run, or between
-	// the designs, whatever the churn itself costs. Every real process
-	// has some timer pending (a read deadline, a ticker), so every run
-	// gets one, for the same duration and for every design.
+	// benchmark's latencies: measured with no churn at all, two
+	// goroutines waiting on timers 200 s away raised the seed baseline's
+	// p50 from ~28 to ~35 µs, two waiting on a channel did not move it
+	// (BENCHMARKS.md §4). The churn loops' sleeps, and mcstack's report
+	// and coalescing timers, would make that difference between the
+	// quiet and the churn run, or between the designs, whatever the
+	// churn itself costs. Every real process has some timer pending (a
+	// read deadline, a ticker), so every run gets one, for the same
+	// duration and for every design.
 	if *flagBgTimer {
 		bg := time.AfterFunc(time.Hour, func() {})
 		defer bg.Stop()
